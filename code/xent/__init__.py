@@ -1,0 +1,57 @@
+"""xent: the reference code of the course *Softmax and cross-entropy*.
+
+Submodules (imported on first use, so ``import xent`` stays light and
+``xent.numpy`` never imports PyTorch):
+
+- ``xent.numpy``   from-scratch NumPy versions of ``torch.nn.functional`` functions
+- ``xent.torch``   the same functions built from elementary torch ops (autograd-ready)
+- ``xent.grad``    closed-form gradients and Jacobians, and a numerical gradient checker
+- ``xent.precise`` high-precision (mpmath) references, correctly rounded to float64
+- ``xent.data``    deterministic datasets that need no download
+- ``xent.plots``   the book's figure style and shared plotting helpers
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+_SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots"]
+__all__ = _SUBMODULES + ["setup_notebook"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'xent' has no attribute {name!r}")
+
+
+def setup_notebook(seed=0):
+    """Make a notebook deterministic and give it the book's look.
+
+    Seeds Python's, NumPy's and PyTorch's global generators with ``seed``, fixes
+    NumPy's print precision (4 digits) and applies the figure style of
+    ``xent.plots``. Returns a fresh ``numpy.random.Generator`` seeded with ``seed``.
+    """
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    np.set_printoptions(precision=4, suppress=True)
+    try:
+        import torch
+    except ImportError:  # the NumPy-only chapters still work without PyTorch
+        pass
+    else:
+        torch.manual_seed(seed)
+        torch.set_printoptions(precision=4, sci_mode=False)
+    from . import plots
+
+    plots.use_style()
+    return np.random.default_rng(seed)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

@@ -1,0 +1,190 @@
+"""Open every page of the built site in headless Chromium.
+
+The site is served from _build/html on 127.0.0.1. For every HTML page the test
+fails if the page
+- attempts a request to any other host (every such request is aborted),
+- has a failed request, a JavaScript error or a console error,
+- leaves an equation untypeset (raw ``$$``, ``\\(`` or ``\\[`` in the rendered
+  text, or a Sphinx math element without MathJax output, or a MathJax error),
+- shows an image without alt text or an image that did not load.
+Screenshots of the landing page and of one chapter are kept under _build/screenshots/.
+
+Run ``make book`` (or ``make test-build``) first. Without Chromium this module
+is skipped loudly, unless XENT_REQUIRE_BROWSER=1 (as in .ci/run), where it fails.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SITE = ROOT / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PAGES = sorted(
+    p.relative_to(SITE).as_posix()
+    for p in SITE.rglob("*.html")
+    if not p.relative_to(SITE).parts[0].startswith("_")
+) if SITE.is_dir() else []
+
+if not Path(CHROMIUM).exists():
+    message = "Chromium is not installed (apt-get install -y chromium): browser check SKIPPED"
+    if os.environ.get("XENT_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(message.replace("SKIPPED", "required by XENT_REQUIRE_BROWSER=1"))
+    pytest.skip(message, allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+# Everything MathJax left as text, outside code blocks.
+UNTYPESET_JS = """
+() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('pre, code, script, style, mjx-container, .MathJax, textarea')
+      .forEach(e => e.remove());
+  const text = body.textContent;
+  const mathElements = [...document.querySelectorAll('.math')];
+  return {
+    raw: ['$$', '\\\\(', '\\\\)', '\\\\[', '\\\\]'].filter(s => text.includes(s)),
+    mathCount: mathElements.length,
+    untypeset: mathElements.filter(e => !e.querySelector('mjx-container'))
+                            .map(e => e.textContent.slice(0, 80)),
+    errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 80)),
+  };
+}
+"""
+
+IMAGES_JS = """
+() => [...document.querySelectorAll('article img, main img')].map(img => ({
+  src: img.getAttribute('src'), alt: (img.getAttribute('alt') || '').trim(),
+  loaded: img.complete && img.naturalWidth > 0,
+}))
+"""
+
+
+WAIT_FOR_MATHJAX_JS = """
+() => window.MathJax && MathJax.startup && MathJax.startup.promise
+      ? MathJax.startup.promise.then(() => true) : true
+"""
+
+
+def open_and_typeset(page, url):
+    """Load ``url``, follow any redirect (index.html is one), wait for MathJax."""
+    page.goto(url, wait_until="networkidle")
+    for _ in range(3):
+        try:
+            page.evaluate(WAIT_FOR_MATHJAX_JS)
+            return
+        except sync_api.Error as error:  # a meta-refresh navigated away mid-evaluation
+            if "context was destroyed" not in str(error):
+                raise
+            page.wait_for_load_state("networkidle")
+    raise AssertionError(f"{url} kept navigating; MathJax never settled")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (SITE / "index.html").is_file():
+        pytest.fail("no built site in _build/html: run `make book` or `make test-build` first")
+    handler = functools.partial(QuietHandler, directory=str(SITE))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=LAUNCH_FLAGS
+        )
+        yield browser
+        browser.close()
+
+
+def test_site_has_pages():
+    assert "index.html" in PAGES, f"no index.html among the built pages {PAGES[:5]}"
+    assert any(p.startswith("chapters/") for p in PAGES), "no chapter page was built"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("page_path", PAGES)
+def test_page(page_path, server, browser):
+    own_host = urlsplit(server).netloc
+    offsite, failed, console_errors = [], [], []
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+    def guard(route):
+        url = route.request.url
+        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != own_host:
+            offsite.append(url)
+            route.abort()
+        else:
+            route.continue_()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+    page.on("response", lambda r: r.status >= 400 and failed.append(f"{r.url} (HTTP {r.status})"))
+    page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+    page.on("pageerror", lambda e: console_errors.append(f"uncaught: {e}"))
+
+    open_and_typeset(page, f"{server}/{page_path}")
+    math = page.evaluate(UNTYPESET_JS)
+    images = page.evaluate(IMAGES_JS)
+
+    if page_path == "index.html" or page_path == first_chapter():
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = page_path.replace("/", "_").removesuffix(".html")
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    context.close()
+
+    assert not offsite, f"{page_path} tried to reach other hosts: {offsite}"
+    assert not failed, f"{page_path}: failed requests {failed}"
+    assert not console_errors, f"{page_path}: JavaScript errors {console_errors}"
+    assert not math["raw"], f"{page_path}: untypeset TeX delimiters {math['raw']} in the page text"
+    assert not math["untypeset"], f"{page_path}: equations left as text: {math['untypeset']}"
+    assert not math["errors"], f"{page_path}: MathJax errors: {math['errors']}"
+    no_alt = [img["src"] for img in images if not img["alt"]]
+    assert not no_alt, f"{page_path}: images without alt text: {no_alt}"
+    broken = [img["src"] for img in images if not img["loaded"]]
+    assert not broken, f"{page_path}: images that did not load: {broken}"
+
+
+def first_chapter():
+    chapters = [p for p in PAGES if p.startswith("chapters/")]
+    return chapters[0] if chapters else None
+
+
+@pytest.mark.browser
+def test_math_pages_were_checked(server, browser):
+    """Guard against a vacuous pass: at least one chapter must contain typeset math."""
+    context = browser.new_context()
+    page = context.new_page()
+    open_and_typeset(page, f"{server}/{first_chapter()}")
+    typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
+    context.close()
+    assert typeset > 0, f"{first_chapter()} shows no typeset equation"
