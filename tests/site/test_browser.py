@@ -139,7 +139,8 @@ def test_page(page_path, server, browser):
 
     def guard(route):
         url = route.request.url
-        if urlsplit(url).scheme in ("http", "https", "ws", "wss") and urlsplit(url).netloc != own_host:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != own_host:
             offsite.append(url)
             route.abort()
         else:
