@@ -9,12 +9,13 @@ Submodules (imported on first use, so ``import xent`` stays light and
 - ``xent.precise`` high-precision (mpmath) references, correctly rounded to float64
 - ``xent.data``    deterministic datasets that need no download
 - ``xent.plots``   the book's figure style and shared plotting helpers
+- ``xent.metrics`` accuracy, calibration error, per-label F1 and average precision
 """
 
 import importlib
 
 __version__ = "0.1.0"
-_SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots"]
+_SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots", "metrics"]
 __all__ = _SUBMODULES + ["setup_notebook"]
 
 
@@ -38,7 +39,7 @@ def setup_notebook(seed=0):
     import numpy as np
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (legacy global generator, for code that still uses it)
     np.set_printoptions(precision=4, suppress=True)
     try:
         import torch
