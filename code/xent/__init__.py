@@ -16,7 +16,7 @@ import importlib
 
 __version__ = "0.1.0"
 _SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots", "metrics"]
-__all__ = _SUBMODULES + ["setup_notebook"]
+__all__ = _SUBMODULES + ["setup_notebook", "glue"]
 
 
 def __getattr__(name):
@@ -52,6 +52,30 @@ def setup_notebook(seed=0):
 
     plots.use_style()
     return np.random.default_rng(seed)
+
+
+def glue(name, value, digits=8):
+    """Store ``value`` so that a chapter's prose can quote it as {glue:text}`name`.
+
+    A thin wrapper of ``myst_nb.glue(name, value, display=False)``: real numbers
+    are first rounded to ``digits`` decimals, so that the stored text (which
+    nbval compares on every run) does not depend on the last bits a particular
+    CPU produces. Integers, strings and booleans are stored as they are.
+    Returns None, so that a cell ending in a glue call displays nothing.
+    """
+    import numbers
+
+    from myst_nb import glue as myst_glue
+
+    if isinstance(value, (str, bool)):
+        stored = value
+    elif isinstance(value, numbers.Integral):
+        stored = int(value)
+    elif isinstance(value, numbers.Real):
+        stored = round(float(value), digits)
+    else:
+        raise TypeError(f"glue stores numbers and strings; got {type(value).__name__}")
+    myst_glue(name, stored, display=False)
 
 
 def __dir__():
