@@ -160,19 +160,42 @@ def test_ruff_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_glue_stores_what_myst_nb_glue_stores(monkeypatch):
+    """xent.glue must produce the very output myst_nb.glue(display=False) produces."""
+    import IPython.display
+    import myst_nb.ext.glue
+    import xent
+
+    shown = []
+
+    def record(*args, **kwargs):
+        shown.append((args, kwargs))
+
+    monkeypatch.setattr(IPython.display, "display", record)
+    monkeypatch.setattr(myst_nb.ext.glue, "ipy_display", record)
+    for value in (0.25, 7, "text", True):
+        myst_nb.ext.glue.glue("v", value, display=False)
+        xent.glue("v", value)
+        assert shown[-1] == shown[-2], f"xent.glue differs from myst_nb.glue for {value!r}"
+    assert len(shown) == 8
+    assert shown[-1][0][0] == {"application/papermill.record/text/plain": "True"}
+
+
 def test_glue_rounds_reals_and_keeps_other_values(monkeypatch):
-    import myst_nb
+    import IPython.display
     import xent
 
     stored = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: stored.update({name: value}))
+
+    def record(bundle, raw, metadata):
+        stored[metadata["scrapbook"]["name"]] = bundle["application/papermill.record/text/plain"]
+
+    monkeypatch.setattr(IPython.display, "display", record)
     assert xent.glue("x", 0.1 + 0.2) is None  # nothing to display after a glue call
-    assert stored["x"] == 0.3  # 0.30000000000000004 rounded to 8 decimals
+    assert stored["x"] == "0.3"  # 0.30000000000000004 rounded to 8 decimals
     xent.glue("n", np.int64(7))
-    assert stored["n"] == 7 and type(stored["n"]) is int
-    xent.glue("flag", True)
-    assert stored["flag"] is True
-    xent.glue("s", "text")
-    assert stored["s"] == "text"
+    assert stored["n"] == "7"
+    xent.glue("f", np.float32(1 / 3))
+    assert stored["f"] == "0.33333334"
     with pytest.raises(TypeError, match="numbers and strings; got list"):
         xent.glue("bad", [1.0])

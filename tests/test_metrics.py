@@ -26,39 +26,62 @@ def test_accuracy_matches_sklearn(rng):
     assert metrics.accuracy(np.log(probs) + 3.0, labels) == pytest.approx(expected)
 
 
-def test_ece_hand_computed():
-    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
-    labels = np.array([0, 0, 0])
-    # 2 bins on [0, 1]: all confidences (0.9, 0.8, 0.6) fall in (0.5, 1]
-    # accuracy in bin = 2/3 (rows 0 and 2 correct), mean confidence = (0.9 + 0.8 + 0.6) / 3
-    expected = abs(2 / 3 - (0.9 + 0.8 + 0.6) / 3)
-    assert metrics.expected_calibration_error(probs, labels, n_bins=2) == pytest.approx(expected)
-    # with 10 bins each row is alone: |1 - 0.9|, |0 - 0.8|, |1 - 0.6| weighted 1/3 each
-    expected10 = (0.1 + 0.8 + 0.4) / 3
-    assert metrics.expected_calibration_error(probs, labels, n_bins=10) == pytest.approx(expected10)
+def ece_by_loops(probs, labels, n_bins):
+    """An independent, deliberately plain ECE: explicit loops over bins and rows."""
+    n = len(labels)
+    total = 0.0
+    for b in range(n_bins):
+        low, high = b / n_bins, (b + 1) / n_bins
+        members = []
+        for row, label in zip(probs, labels, strict=True):
+            confidence = max(row)
+            last = b == n_bins - 1
+            if low <= confidence < high or (last and confidence == 1.0):
+                members.append((confidence, list(row).index(confidence) == label))
+        if members:
+            accuracy = sum(correct for _, correct in members) / len(members)
+            confidence = sum(c for c, _ in members) / len(members)
+            total += len(members) / n * abs(accuracy - confidence)
+    return total
 
 
-def test_ece_of_always_right_one_hot_is_zero_and_always_wrong_is_one():
-    labels = np.array([0, 1, 2, 1])
-    one_hot = np.eye(3)[labels]
-    assert metrics.expected_calibration_error(one_hot, labels) == 0.0
-    wrong = np.eye(3)[(labels + 1) % 3]
-    assert metrics.expected_calibration_error(wrong, labels) == pytest.approx(1.0)
+def test_ece_on_a_hand_computed_example():
+    probs = np.array([
+        [0.50, 0.30, 0.20],  # conf 0.50, bin [0.4, 0.6), right
+        [0.45, 0.35, 0.20],  # conf 0.45, bin [0.4, 0.6), wrong
+        [0.90, 0.05, 0.05],  # conf 0.90, bin [0.8, 1.0], right
+        [0.10, 0.85, 0.05],  # conf 0.85, bin [0.8, 1.0], wrong
+        [0.10, 0.15, 0.75],  # conf 0.75, bin [0.6, 0.8), right
+    ])
+    labels = np.array([0, 1, 0, 2, 2])
+    # by hand: 2/5 |0.5 - 0.475| + 1/5 |1 - 0.75| + 2/5 |0.5 - 0.875| = 0.01 + 0.05 + 0.15
+    assert metrics.expected_calibration_error(probs, labels, n_bins=5) == pytest.approx(0.21)
+    assert ece_by_loops(probs, labels, 5) == pytest.approx(0.21)
 
 
-@pytest.mark.parametrize(
-    "probs, labels, n_bins, message",
-    [
-        (np.full((2, 2), 0.7), np.array([0, 1]), 10, "summing to 1"),
-        (np.full((2, 2), 0.5), np.array([0, 2]), 10, "label 2 is out of range"),
-        (np.full((2, 2), 0.5), np.array([0, 1]), 0, "n_bins must be a positive integer; got 0"),
-        (np.full((2, 2), 0.5), np.array([0.0, 1.0]), 10, "integer class indices"),
-        (np.full(4, 0.5), np.array([0, 1]), 10, r"shape \(N, C\)"),
-    ],
-)
-def test_ece_rejects_bad_input(probs, labels, n_bins, message):
-    with pytest.raises(ValueError, match=message):
-        metrics.expected_calibration_error(probs, labels, n_bins=n_bins)
+@pytest.mark.parametrize("n_bins", [1, 3, 10, 15])
+def test_ece_matches_the_loop_version_on_random_predictions(n_bins):
+    rng = np.random.default_rng(n_bins)
+    logits = rng.normal(scale=2.0, size=(200, 4))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 4, size=200)
+    expected = ece_by_loops(probs, labels, n_bins)
+    assert metrics.expected_calibration_error(probs, labels, n_bins) == pytest.approx(expected)
+
+
+def test_ece_is_zero_when_perfectly_calibrated():
+    # 10 predictions at confidence 0.8, 8 of them right; 5 at confidence 1, all right.
+    probs = np.array([[0.8, 0.2]] * 10 + [[0.0, 1.0]] * 5)
+    labels = np.array([0] * 8 + [1] * 2 + [1] * 5)
+    assert metrics.expected_calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_ece_equals_mean_confidence_when_always_wrong():
+    probs = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.25, 0.75]])
+    labels = np.array([1, 0, 1, 0])
+    assert metrics.expected_calibration_error(probs, labels) == pytest.approx(
+        np.mean([0.9, 0.7, 0.6, 0.75])
+    )
 
 
 def test_f1_per_label_matches_sklearn(rng):

@@ -57,15 +57,18 @@ def setup_notebook(seed=0):
 def glue(name, value, digits=8):
     """Store ``value`` so that a chapter's prose can quote it as {glue:text}`name`.
 
-    A thin wrapper of ``myst_nb.glue(name, value, display=False)``: real numbers
-    are first rounded to ``digits`` decimals, so that the stored text (which
-    nbval compares on every run) does not depend on the last bits a particular
-    CPU produces. Integers, strings and booleans are stored as they are.
-    Returns None, so that a cell ending in a glue call displays nothing.
+    Does what ``myst_nb.glue(name, value, display=False)`` does (a hidden display
+    output that MyST-NB reads at build time), without importing myst_nb's glue
+    module, which costs seconds per notebook. Real numbers are first rounded to
+    ``digits`` decimals, so that the stored text (which nbval compares on every
+    run) does not depend on the last bits a particular CPU produces; integers,
+    strings and booleans are stored as they are. Returns None, so that a cell
+    ending in a glue call displays nothing.
     """
     import numbers
 
-    from myst_nb import glue as myst_glue
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
 
     if isinstance(value, (str, bool)):
         stored = value
@@ -75,7 +78,13 @@ def glue(name, value, digits=8):
         stored = round(float(value), digits)
     else:
         raise TypeError(f"glue stores numbers and strings; got {type(value).__name__}")
-    myst_glue(name, stored, display=False)
+    bundle, metadata = format_display_data(stored)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + key: data for key, data in bundle.items()}, raw=True, metadata=metadata)
+
+
+# The MIME prefix under which MyST-NB (and papermill's scrapbook) find glued values.
+GLUE_PREFIX = "application/papermill.record/"
 
 
 def __dir__():

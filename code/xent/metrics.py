@@ -1,16 +1,20 @@
 """Evaluation metrics the practice chapters share (NumPy).
 
-Multi-class: ``accuracy``, ``expected_calibration_error``.
+Multi-class: ``accuracy``, ``calibration_bins`` and ``expected_calibration_error``
+(drawn by ``xent.plots.reliability_diagram``).
 Multi-label: ``f1_per_label``, ``average_precision``, ``mean_average_precision``,
 ``best_thresholds`` (per-label thresholds chosen on validation data).
 Chapters 6 (cross-entropy in PyTorch) and 7 (binary, multi-class, multi-label)
 explain them; scikit-learn's implementations are the tests' oracle.
 """
 
+import operator
+
 import numpy as np
 
 __all__ = [
     "accuracy",
+    "calibration_bins",
     "expected_calibration_error",
     "f1_per_label",
     "average_precision",
@@ -46,29 +50,80 @@ def accuracy(scores, labels):
     return float(np.mean(scores.argmax(axis=1) == labels))
 
 
-def expected_calibration_error(probs, labels, n_bins=10):
-    """ECE = sum_b (n_b / N) |accuracy_b - confidence_b|.
+def _check_probs_and_labels(probs, labels, n_bins):
+    probs = np.asarray(probs)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] == 0:
+        raise ValueError(f"probs must have shape (N, C) with N, C >= 1; got shape {probs.shape}")
+    if not np.issubdtype(probs.dtype, np.number) or np.issubdtype(probs.dtype, np.complexfloating):
+        raise ValueError(f"probs must hold real numbers; got dtype {probs.dtype}")
+    probs = probs.astype(np.float64)
+    if np.isnan(probs).any() or (probs < 0).any() or (probs > 1).any():
+        bad = float(probs[np.isnan(probs) | (probs < 0) | (probs > 1)][0])
+        raise ValueError(f"probs must be probabilities in [0, 1]; got {bad}")
+    sums = probs.sum(axis=1)
+    off = np.abs(sums - 1.0) > 1e-3
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"each row of probs must sum to 1 (within 1e-3); row {row} sums to {float(sums[row])}"
+        )
+    if labels.shape != (probs.shape[0],):
+        raise ValueError(
+            f"labels must have shape ({probs.shape[0]},) to match probs; got shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class indices; got dtype {labels.dtype}")
+    n_classes = probs.shape[1]
+    out_of_range = (labels < 0) | (labels >= n_classes)
+    if out_of_range.any():
+        bad = int(labels[out_of_range][0])
+        raise ValueError(f"labels must be in [0, {n_classes - 1}]; got {bad}")
+    if isinstance(n_bins, bool):
+        raise ValueError(f"n_bins must be an integer >= 1; got {n_bins!r}")
+    try:
+        n_bins = operator.index(n_bins)
+    except TypeError:
+        raise ValueError(f"n_bins must be an integer >= 1; got {n_bins!r}") from None
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be an integer >= 1; got {n_bins}")
+    return probs, labels, n_bins
 
-    The confidence of a row is its largest probability; rows are grouped into
-    ``n_bins`` equal-width bins of confidence on [0, 1] (a confidence equal to
-    a bin's upper edge belongs to that bin); accuracy_b and confidence_b are a
-    bin's mean correctness and mean confidence. ``probs`` (N, C) rows summing to
-    1; ``labels`` (N,) integers. Returns a float in [0, 1].
+
+def calibration_bins(probs, labels, n_bins=10):
+    """Per-bin ``(count, mean confidence, accuracy)``; empty bins hold 0, NaN, NaN.
+
+    The confidence of a prediction is its largest probability, and it is
+    correct when that probability's class is the label. Bin b holds the
+    confidences in [b/n_bins, (b+1)/n_bins); the last bin also holds 1.
     """
-    probs, labels = _labels_for(probs, labels)
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer; got {n_bins!r}")
-    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) or (probs < 0).any():
-        raise ValueError("probs must be non-negative with rows summing to 1 (apply softmax first)")
+    probs, labels, n_bins = _check_probs_and_labels(probs, labels, n_bins)
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
-    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    ece = 0.0
-    for b in range(int(n_bins)):
-        in_bin = bins == b
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.digitize(confidence, edges[1:-1])  # 0 .. n_bins - 1
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, weights=confidence, minlength=n_bins) / count
+        accuracy = np.bincount(which, weights=correct, minlength=n_bins) / count
+    return count, mean_confidence, accuracy
+
+
+def expected_calibration_error(probs, labels, n_bins=10):
+    """Expected calibration error: ECE = sum_b (n_b / N) |acc_b - conf_b|.
+
+    probs: (N, C) predicted class probabilities (rows sum to 1).
+    labels: (N,) integer true classes in [0, C).
+    n_bins: number of equal-width confidence bins on [0, 1].
+    Each prediction goes to the bin of its confidence (largest probability);
+    n_b is the bin's size, acc_b the fraction of its predictions whose argmax is
+    the label, conf_b its mean confidence; empty bins add nothing. 0 means
+    perfectly calibrated. Returns a Python float. Chapters 6 and 7.
+    """
+    count, mean_confidence, accuracy = calibration_bins(probs, labels, n_bins)
+    filled = count > 0
+    gaps = np.abs(accuracy[filled] - mean_confidence[filled])
+    return float(np.sum(count[filled] / count.sum() * gaps))
 
 
 def _multilabel(y_true, other, other_name):

@@ -1,0 +1,203 @@
+"""Tests of xent.data: deterministic, download-free datasets."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from xent import data
+
+N_IMAGES = 1797
+# Digit -> [even, prime, at least 5, closed loop], typed in by hand (4 counts as open).
+ATTRIBUTE_TABLE = {
+    0: [1, 0, 0, 1],
+    1: [0, 0, 0, 0],
+    2: [1, 1, 0, 0],
+    3: [0, 1, 0, 0],
+    4: [1, 0, 0, 0],
+    5: [0, 1, 1, 0],
+    6: [1, 0, 1, 1],
+    7: [0, 1, 1, 0],
+    8: [1, 0, 1, 1],
+    9: [0, 0, 1, 1],
+}
+
+
+@pytest.fixture(scope="module")
+def full():
+    bunch = load_digits()
+    return bunch.data / 16.0, bunch.target
+
+
+def sorted_rows(X, y):
+    """The rows of [X | y] in lexicographic order: a multiset fingerprint of a dataset."""
+    table = np.column_stack([np.asarray(X, dtype=np.float64), y])
+    return table[np.lexsort(table.T[::-1])]
+
+
+def parts(split):
+    return [
+        (split.X_train, split.y_train),
+        (split.X_val, split.y_val),
+        (split.X_test, split.y_test),
+    ]
+
+
+# --- digits --------------------------------------------------------------------------------
+
+
+def test_digits_shapes_dtypes_and_pixel_range():
+    split = data.digits()
+    for X, y in parts(split):
+        assert X.dtype == np.float32 and y.dtype == np.int64
+        assert X.ndim == 2 and X.shape[1] == 64 and y.shape == (len(X),)
+    assert len(split.y_val) == 0
+    X = np.concatenate([split.X_train, split.X_test])
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert len(split.y_train) + len(split.y_test) == N_IMAGES
+    assert len(split.y_test) == pytest.approx(0.25 * N_IMAGES, abs=5)
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 0.2])
+def test_digits_splits_are_disjoint_and_cover_every_image(full, val_fraction):
+    split = data.digits(seed=3, val_fraction=val_fraction, dtype=np.float64)
+    X_all = np.concatenate([X for X, _ in parts(split)])
+    y_all = np.concatenate([y for _, y in parts(split)])
+    assert len(y_all) == N_IMAGES
+    np.testing.assert_array_equal(sorted_rows(X_all, y_all), sorted_rows(*full))
+
+
+def test_digits_same_seed_same_arrays_different_seed_different_split():
+    a, b, c = data.digits(seed=7), data.digits(seed=7), data.digits(seed=8)
+    for (Xa, ya), (Xb, yb) in zip(parts(a), parts(b), strict=True):
+        np.testing.assert_array_equal(Xa, Xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert not np.array_equal(a.X_test, c.X_test)
+
+
+def test_digits_is_stratified(full):
+    _, y_full = full
+    overall = np.bincount(y_full) / len(y_full)
+    split = data.digits(seed=1, test_fraction=0.3, val_fraction=0.2)
+    for _, y in parts(split):
+        np.testing.assert_allclose(np.bincount(y, minlength=10) / len(y), overall, atol=0.006)
+    # within each class: round(n_c * fraction) images held out
+    for c in range(10):
+        n_c = np.sum(y_full == c)
+        assert np.sum(split.y_test == c) == round(n_c * 0.3)
+        assert np.sum(split.y_val == c) == round(n_c * 0.2)
+
+
+def test_digits_splits_are_shuffled_not_sorted_by_class():
+    split = data.digits()
+    assert np.any(np.diff(split.y_train) < 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_digits_dtype(dtype, full):
+    split = data.digits(dtype=dtype)
+    assert split.X_train.dtype == dtype
+    # 0..16 / 16 is exact in every float format
+    assert set(np.unique(split.X_train).tolist()) <= set(np.unique(full[0]).tolist())
+
+
+def test_split_is_frozen_and_has_a_short_repr():
+    split = data.digits()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        split.X_train = None
+    assert repr(split) == "Split(train=1347, val=0, test=450, features=64, float32)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"test_fraction": 1.0}, r"test_fraction must be in \[0, 1\); got 1.0"),
+        ({"test_fraction": -0.1}, "got -0.1"),
+        ({"val_fraction": float("nan")}, "val_fraction must be in"),
+        ({"test_fraction": 0.6, "val_fraction": 0.5}, "test_fraction \\+ val_fraction must be < 1"),
+        ({"test_fraction": 0.5, "val_fraction": 0.499}, "no training image of class"),
+        ({"dtype": np.int64}, "dtype must be float16, float32 or float64; got int64"),
+    ],
+)
+def test_digits_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.digits(**kwargs)
+    with pytest.raises(ValueError, match=match):
+        data.digits_multilabel(**kwargs)
+
+
+# --- digits_multilabel ---------------------------------------------------------------------
+
+
+def test_multilabel_targets_follow_the_attribute_table():
+    split = data.digits_multilabel()
+    assert split.label_names == ("even", "prime", "at least 5", "closed loop")
+    for Y, y in [(split.Y_train, split.y_train), (split.Y_val, split.y_val),
+                 (split.Y_test, split.y_test)]:
+        assert Y.dtype == np.float32 and Y.shape == (len(y), 4)
+        expected = np.array([ATTRIBUTE_TABLE[int(d)] for d in y], dtype=np.float32)
+        np.testing.assert_array_equal(Y, expected)
+
+
+def test_multilabel_labels_are_not_exclusive():
+    Y = data.digits_multilabel().Y_train
+    per_image = Y.sum(axis=1)
+    assert per_image.max() == 3 and per_image.min() == 0  # 6 and 8 have three; 1 has none
+
+
+def test_multilabel_split_sizes_determinism_and_same_images_as_digits():
+    a, b = data.digits_multilabel(seed=5), data.digits_multilabel(seed=5)
+    np.testing.assert_array_equal(a.Y_val, b.Y_val)
+    np.testing.assert_array_equal(a.X_train, b.X_train)
+    assert len(a.y_train) + len(a.y_val) + len(a.y_test) == N_IMAGES
+    assert len(a.y_val) == pytest.approx(0.2 * N_IMAGES, abs=5)
+    plain = data.digits(seed=5, val_fraction=0.2)
+    np.testing.assert_array_equal(plain.X_test, a.X_test)
+    np.testing.assert_array_equal(plain.y_train, a.y_train)
+
+
+def test_multilabel_dtype_applies_to_pixels_and_targets():
+    split = data.digits_multilabel(dtype=np.float64)
+    assert split.X_train.dtype == np.float64 and split.Y_train.dtype == np.float64
+
+
+# --- blobs ---------------------------------------------------------------------------------
+
+
+def test_blobs_shapes_dtypes_and_class_counts():
+    X, y = data.blobs(n_per_class=40, n_classes=5)
+    assert X.shape == (200, 2) and X.dtype == np.float64
+    assert y.shape == (200,) and y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), [40] * 5)
+
+
+def test_blobs_are_deterministic_and_depend_on_the_seed():
+    X1, y1 = data.blobs(seed=2)
+    X2, y2 = data.blobs(seed=2)
+    X3, _ = data.blobs(seed=3)
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(X1, X3)
+
+
+def test_blob_centres_lie_on_a_circle_and_spread_scales_the_noise():
+    X, y = data.blobs(n_per_class=4000, n_classes=4, spread=0.5)
+    for k in range(4):
+        centre = X[y == k].mean(axis=0)
+        expected = 3.0 * np.array([np.cos(k * np.pi / 2), np.sin(k * np.pi / 2)])
+        np.testing.assert_allclose(centre, expected, atol=0.05)
+        np.testing.assert_allclose(X[y == k].std(axis=0), [0.5, 0.5], rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_classes": 1}, "n_classes must be an integer >= 2; got 1"),
+        ({"n_per_class": 0}, "n_per_class must be an integer >= 1; got 0"),
+        ({"n_per_class": 2.5}, "got 2.5"),
+        ({"spread": 0.0}, "spread must be > 0; got 0.0"),
+    ],
+)
+def test_blobs_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.blobs(**kwargs)
