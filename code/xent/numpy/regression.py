@@ -1,0 +1,155 @@
+"""Regression losses in NumPy (Chapter 8, A tour of loss functions).
+
+Each loss compares a prediction ``input`` with a ``target`` of the same shape,
+element by element, then applies ``reduction``: 'none' (the elementwise losses,
+same shape as input), 'mean' (default; NaN for empty input) or 'sum' (0 for
+empty input). Unlike PyTorch, which broadcasts an input and a target of
+different shapes (with a UserWarning), xent requires the two shapes to be equal
+and raises ValueError otherwise. The result has the promoted dtype of input and
+target, as PyTorch's mse_loss has it (its huber_loss keeps the input's dtype
+instead); float16 is computed in float32 and rounded once, at the end.
+
+As in PyTorch, infinities give IEEE results: inf - inf = NaN, an overflowing
+square = inf; NumPy's warnings about them are silenced.
+"""
+
+import numpy as np
+
+from .._arrays import reduce_loss
+from .._checks import check_reduction
+from .._pointwise_checks import check_non_negative_finite, check_positive_finite
+from ._pointwise import as_result, input_and_target
+
+__all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "msle_loss"]
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error, loss_i = (x_i - y_i)^2, then ``reduction``.
+
+    Args:
+        input: floating array, any shape.
+        target: floating array of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d array ('mean', 'sum') or array of input's shape ('none'). Chapter 8.
+    """
+    check_reduction(reduction)
+    x, y, dtype = input_and_target(input, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = (x - y) ** 2
+        return as_result(reduce_loss(loss, reduction), dtype)
+
+
+def l1_loss(input, target, reduction="mean"):
+    """Mean absolute error, loss_i = |x_i - y_i|, then ``reduction``.
+
+    Args:
+        input: floating array, any shape.
+        target: floating array of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d array ('mean', 'sum') or array of input's shape ('none'). Chapter 8.
+    """
+    check_reduction(reduction)
+    x, y, dtype = input_and_target(input, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = np.abs(x - y)
+        return as_result(reduce_loss(loss, reduction), dtype)
+
+
+def _smooth_l1(d, beta):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (beta > 0)."""
+    a = np.abs(d)
+    small = np.minimum(a, beta)  # the quadratic branch never overflows
+    return np.where(a < beta, 0.5 * small * small / beta, a - 0.5 * beta)
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """Smooth L1 loss, then ``reduction``. With d = x_i - y_i:
+
+        loss_i = 0.5 d^2 / beta   if |d| < beta
+                 |d| - 0.5 beta   otherwise
+
+    Quadratic near 0, linear (slope 1) in the tails; beta = 0 gives l1_loss.
+
+    Args:
+        input: floating array, any shape.
+        target: floating array of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+        beta: number in [0, inf), where the quadratic part ends (default 1.0).
+
+    Returns:
+        0-d array ('mean', 'sum') or array of input's shape ('none'). Chapter 8.
+    """
+    check_reduction(reduction)
+    check_non_negative_finite("beta", beta)
+    x, y, dtype = input_and_target(input, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = x - y
+        loss = np.abs(d) if beta == 0 else _smooth_l1(d, beta)
+        return as_result(reduce_loss(loss, reduction), dtype)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """Huber loss, then ``reduction``. With d = x_i - y_i:
+
+        loss_i = 0.5 d^2                 if |d| < delta
+                 delta (|d| - 0.5 delta)  otherwise
+
+    Quadratic near 0, linear (slope delta) in the tails: huber_loss(delta) =
+    delta * smooth_l1_loss(beta=delta).
+
+    Args:
+        input: floating array, any shape.
+        target: floating array of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+        delta: number in (0, inf), where the quadratic part ends (default 1.0).
+
+    Returns:
+        0-d array ('mean', 'sum') or array of input's shape ('none'). Chapter 8.
+    """
+    check_reduction(reduction)
+    check_positive_finite("delta", delta)
+    x, y, dtype = input_and_target(input, target)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = np.abs(x - y)
+        small = np.minimum(a, delta)  # the quadratic branch never overflows
+        loss = np.where(a < delta, 0.5 * small * small, delta * (a - 0.5 * delta))
+        return as_result(reduce_loss(loss, reduction), dtype)
+
+
+def _check_above_minus_one(name, x):
+    """Raise ValueError unless every element of ``x`` is > -1 (NaN passes, and propagates)."""
+    bad = x <= -1
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = x[index].item()
+        raise ValueError(f"{name} must be > -1 everywhere; got {value!r} at index {index}")
+
+
+def msle_loss(input, target, reduction="mean"):
+    """Mean squared log error, loss_i = (log(1 + x_i) - log(1 + y_i))^2, then ``reduction``.
+
+    No PyTorch twin. The squared error of log1p(input) against log1p(target): it
+    weighs relative errors, for positive quantities such as counts or prices.
+
+    Args:
+        input: floating array, any shape, every element > -1.
+        target: floating array of the same shape as ``input``, every element > -1.
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d array ('mean', 'sum') or array of input's shape ('none'). Chapter 8.
+
+    Raises:
+        ValueError: an element of input or target is <= -1 (log1p is undefined).
+    """
+    check_reduction(reduction)
+    x, y, dtype = input_and_target(input, target)
+    _check_above_minus_one("input", x)
+    _check_above_minus_one("target", y)
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = (np.log1p(x) - np.log1p(y)) ** 2
+        return as_result(reduce_loss(loss, reduction), dtype)

@@ -1,0 +1,253 @@
+"""Margin losses from elementary torch ops (Chapter 8, A tour of loss functions).
+
+A margin loss scores a real-valued ``input`` s (a score, unbounded) against a
+label y in {-1, +1} through the margin y * s, which is positive when the sign of
+the score is right. ``multi_margin_loss`` is the multi-class version, with class
+indices as targets. ``reduction`` is 'none', 'mean' (default; NaN for an empty
+input) or 'sum' (0 for an empty input).
+
+Stricter than PyTorch: input and target must have the same shape (no
+broadcasting), and every label must be -1 or +1 (PyTorch computes a number for
+any target; with a label of 0, say, that number means nothing). The result has
+the promoted dtype of input and target (PyTorch's soft_margin_loss keeps the
+input's dtype); half types are computed in float32.
+Differentiable in input; at a hinge (max(0, z) with z = 0) the gradient is 0, as
+PyTorch's multi_margin_loss has it.
+"""
+
+import torch
+
+from .._checks import check_reduction, class_dim
+from .._pointwise_checks import check_finite
+from ._pointwise import (
+    as_compute_tensor,
+    check_labels_plus_minus_one,
+    input_and_target,
+    positive_part,
+)
+from ._tensors import as_float_tensor, reduce_loss
+from .activations import _softplus
+
+__all__ = [
+    "soft_margin_loss",
+    "hinge_embedding_loss",
+    "multi_margin_loss",
+    "hinge_loss",
+    "squared_hinge_loss",
+    "exponential_loss",
+]
+
+
+def _scores_and_labels(input, target, reduction):
+    """Check the arguments shared by the binary margin losses."""
+    check_reduction(reduction)
+    s, y, dtype = input_and_target(input, target)
+    check_labels_plus_minus_one(y)
+    return s, y, dtype
+
+
+def soft_margin_loss(input, target, reduction="mean"):
+    """Soft margin (logistic) loss, loss_i = log(1 + exp(-y_i s_i)), then ``reduction``.
+
+    Computed as softplus(-y s) in its stable form, so a large negative margin
+    gives the right finite loss and gradient (PyTorch evaluates
+    log(1 + exp(-y s)) as written and returns inf, with a NaN gradient, once exp
+    overflows, for margins below about -88 in float32).
+
+    Args:
+        input: floating tensor of scores, any shape.
+        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+    """
+    s, y, dtype = _scores_and_labels(input, target, reduction)
+    loss = _softplus(-y * s)
+    return reduce_loss(loss, reduction).to(dtype)
+
+
+def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
+    """Hinge embedding loss, then ``reduction``:
+
+        loss_i = x_i                     if y_i = 1
+                 max(0, margin - x_i)    if y_i = -1
+
+    Used with x_i a distance between two embeddings: similar pairs (y = 1) are
+    pulled together, dissimilar pairs (y = -1) pushed at least ``margin`` apart.
+    At the hinge (x_i = margin, y_i = -1) the gradient is -1, as in PyTorch.
+
+    Args:
+        input: floating tensor, any shape (typically distances, >= 0).
+        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        margin: finite real number (default 1.0).
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+    """
+    check_finite("margin", margin)
+    x, y, dtype = _scores_and_labels(input, target, reduction)
+    hinge = torch.where(x > margin, 0.0, margin - x)  # max(0, margin - x), slope -1 at x = margin
+    loss = torch.where(y == 1, x, hinge)
+    return reduce_loss(loss, reduction).to(dtype)
+
+
+def hinge_loss(input, target, margin=1.0, reduction="mean"):
+    """Hinge loss (the SVM loss), loss_i = max(0, margin - y_i s_i), then ``reduction``.
+
+    No PyTorch twin (``multi_margin_loss`` is its multi-class version). Gradient
+    -y_i where y_i s_i < margin, and 0 elsewhere (also at the hinge).
+
+    Args:
+        input: floating tensor of scores, any shape.
+        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        margin: finite real number (default 1.0).
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+    """
+    check_finite("margin", margin)
+    s, y, dtype = _scores_and_labels(input, target, reduction)
+    loss = positive_part(margin - y * s)
+    return reduce_loss(loss, reduction).to(dtype)
+
+
+def squared_hinge_loss(input, target, margin=1.0, reduction="mean"):
+    """Squared hinge loss, loss_i = max(0, margin - y_i s_i)^2, then ``reduction``.
+
+    No PyTorch twin. Differentiable at the hinge, unlike ``hinge_loss``:
+    gradient -2 y_i max(0, margin - y_i s_i).
+
+    Args:
+        input: floating tensor of scores, any shape.
+        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        margin: finite real number (default 1.0).
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+    """
+    check_finite("margin", margin)
+    s, y, dtype = _scores_and_labels(input, target, reduction)
+    loss = positive_part(margin - y * s) ** 2
+    return reduce_loss(loss, reduction).to(dtype)
+
+
+def exponential_loss(input, target, reduction="mean"):
+    """Exponential loss (the AdaBoost loss), loss_i = exp(-y_i s_i), then ``reduction``.
+
+    No PyTorch twin. Grows exponentially with a wrong margin: it overflows to
+    inf once -y s exceeds about 88 in float32 or 709 in float64. Gradient
+    -y_i exp(-y_i s_i).
+
+    Args:
+        input: floating tensor of scores, any shape.
+        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        reduction: 'none' | 'mean' | 'sum'.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+    """
+    s, y, dtype = _scores_and_labels(input, target, reduction)
+    loss = torch.exp(-y * s)
+    return reduce_loss(loss, reduction).to(dtype)
+
+
+_INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+
+
+def _check_class_targets(target, input_shape):
+    """Check the class indices of multi_margin_loss against the input's shape (C,) or (N, C)."""
+    if not isinstance(target, torch.Tensor):
+        raise TypeError(f"target must be a torch.Tensor of integers; got {type(target).__name__}")
+    if target.dtype not in _INTEGER_DTYPES:
+        raise TypeError(f"target must hold class indices of an integer dtype; got {target.dtype}")
+    expected = [(input_shape[0],)] if len(input_shape) == 2 else [(), (1,)]
+    if tuple(target.shape) not in expected:
+        allowed = " or ".join(str(shape) for shape in expected)
+        raise ValueError(
+            f"target must have shape {allowed} for input of shape {input_shape}; "
+            f"got target of shape {tuple(target.shape)}"
+        )
+    classes = input_shape[-1]
+    bad = (target < 0) | (target >= classes)
+    if bad.any():
+        raise IndexError(
+            f"target must hold class indices in [0, {classes - 1}]; "
+            f"got {target[bad].reshape(-1)[0].item()} (input has {classes} classes)"
+        )
+    return target.long()
+
+
+def _check_class_weights(weight, dtype, classes):
+    """Check the per-class weights of multi_margin_loss: shape (C,), the input's dtype."""
+    weight, _ = as_float_tensor("weight", weight)
+    if weight.dtype != dtype:
+        raise TypeError(
+            f"weight must have the dtype of input ({dtype}); got weight of dtype {weight.dtype}"
+        )
+    if weight.shape != (classes,):
+        raise ValueError(
+            f"weight must have shape ({classes},) (one per class); "
+            f"got weight of shape {tuple(weight.shape)}"
+        )
+    return weight
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
+    """Multi-class hinge loss, then ``reduction``. For a sample with scores x and class y:
+
+        loss = (1 / C) sum_{j != y} w_y max(0, margin - x_y + x_j)^p
+
+    Each wrong class j costs something until its score is ``margin`` below the
+    right class's score x_y. At a hinge (margin - x_y + x_j = 0) the gradient is
+    0, as in PyTorch.
+
+    Shapes: input (N, C) with target (N,), or input (C,) with target () or (1,).
+
+    Args:
+        input: floating tensor of scores, shape (N, C) or (C,), C >= 1.
+        target: integer tensor of class indices in [0, C).
+        p: 1 or 2, the power of the hinge (default 1).
+        margin: finite real number (default 1.0).
+        weight: optional floating tensor of shape (C,) and input's dtype, a weight
+            per class, applied to the samples of that class (differentiable, where
+            PyTorch's is not).
+        reduction: 'none' (shape of target) | 'mean' (over the N samples) | 'sum'.
+
+    Unlike PyTorch, a NaN score gives a NaN loss (PyTorch skips the NaN terms
+    and returns a number), an empty batch gives NaN for 'mean' and 0 for 'sum'
+    (PyTorch returns an uninitialised number), half types are accepted, any
+    integer dtype of target is accepted, and a 0-d input is refused.
+
+    Returns:
+        0-d tensor ('mean', 'sum') or tensor of target's shape ('none'). Chapter 8.
+    """
+    check_reduction(reduction)
+    if isinstance(p, bool) or p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2; got {p!r}")
+    check_finite("margin", margin)
+    x, dtype = as_compute_tensor("input", input)
+    class_dim(x.dim())  # refuses a 0-d input
+    if x.dim() > 2 or x.shape[-1] == 0:
+        raise ValueError(
+            "input must have shape (C,) or (N, C) with C >= 1; "
+            f"got input of shape {tuple(x.shape)}"
+        )
+    classes = x.shape[-1]
+    target = _check_class_targets(target, tuple(x.shape))
+    if weight is not None:
+        weight = _check_class_weights(weight, dtype, classes)
+    scores = x.reshape(-1, classes)  # (N, C)
+    labels = target.reshape(-1)  # (N,)
+    label_scores = scores.gather(1, labels[:, None])  # (N, 1)
+    gaps = margin - label_scores + scores  # (N, C)
+    # the term j = y is left out of the sum
+    is_label = torch.arange(classes, device=x.device) == labels[:, None]
+    terms = torch.where(is_label, 0.0, positive_part(gaps)) ** p
+    if weight is not None:
+        terms = terms * weight.to(scores.dtype)[labels][:, None]
+    loss = (terms.sum(dim=1) / classes).reshape(target.shape)
+    return reduce_loss(loss, reduction).to(dtype)
