@@ -201,3 +201,13 @@ def test_blob_centres_lie_on_a_circle_and_spread_scales_the_noise():
 def test_blobs_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.blobs(**kwargs)
+
+
+def test_blob_centres_are_the_class_means_of_blobs():
+    X, y = data.blobs(n_per_class=4000, n_classes=5, seed=3, spread=0.5)
+    centres = data.blob_centres(5)
+    assert centres.shape == (5, 2)
+    np.testing.assert_allclose(np.linalg.norm(centres, axis=1), data.BLOB_RADIUS)
+    for k in range(5):
+        # the sample mean of 4000 points with sd 0.5 is within 0.05 of the centre
+        np.testing.assert_allclose(X[y == k].mean(axis=0), centres[k], atol=0.05)

@@ -30,8 +30,8 @@ def __getattr__(name):
 def setup_notebook(seed=0):
     """Make a notebook deterministic and give it the book's look.
 
-    Seeds Python's, NumPy's and PyTorch's global generators with ``seed``, fixes
-    NumPy's print precision (4 digits) and applies the figure style of
+    Seeds Python's, NumPy's and PyTorch's global generators with ``seed``, runs
+    PyTorch on one thread, fixes the print precision (4 digits) and applies the figure style of
     ``xent.plots``. Returns a fresh ``numpy.random.Generator`` seeded with ``seed``.
     """
     import random
@@ -48,6 +48,9 @@ def setup_notebook(seed=0):
     else:
         torch.manual_seed(seed)
         torch.set_printoptions(precision=4, sci_mode=False)
+        # One thread: the book's tensors are tiny (threads only add overhead), and
+        # a fixed summation order keeps results identical from run to run.
+        torch.set_num_threads(1)
     from . import plots
 
     plots.use_style()

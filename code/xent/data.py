@@ -18,7 +18,8 @@ import numpy as np
 
 from ._checks import check_positive
 
-__all__ = ["Split", "MultiLabelSplit", "ATTRIBUTES", "digits", "digits_multilabel", "blobs"]
+__all__ = ["Split", "MultiLabelSplit", "ATTRIBUTES", "digits", "digits_multilabel", "blobs",
+           "blob_centres"]
 
 N_PIXELS = 64  # 8 x 8 images, flattened row by row
 
@@ -180,6 +181,17 @@ def digits_multilabel(seed=0, test_fraction=0.25, val_fraction=0.2, dtype=np.flo
 BLOB_RADIUS = 3.0  # distance of every blob centre from the origin
 
 
+def blob_centres(n_classes=3):
+    """The centres ``blobs`` uses: BLOB_RADIUS * (cos 2πk/K, sin 2πk/K), k = 0..K-1.
+
+    Returns a (K, 2) float64 array (K = n_classes >= 2). Chapter 3 uses them to
+    compute the exact Bayes posterior of the blobs.
+    """
+    _check_int("n_classes", n_classes, 2)
+    angles = 2 * np.pi * np.arange(n_classes) / n_classes
+    return BLOB_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
 def blobs(n_per_class=100, n_classes=3, seed=0, spread=1.0):
     """Seeded 2-D Gaussian blobs, one per class, with centres on a circle.
 
@@ -194,8 +206,7 @@ def blobs(n_per_class=100, n_classes=3, seed=0, spread=1.0):
     _check_int("n_classes", n_classes, 2)
     check_positive("spread", spread)
     rng = np.random.default_rng(seed)
-    angles = 2 * np.pi * np.arange(n_classes) / n_classes
-    centres = BLOB_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    centres = blob_centres(n_classes)
     y = np.repeat(np.arange(n_classes, dtype=np.int64), n_per_class)
     X = centres[y] + spread * rng.standard_normal((len(y), 2))
     order = rng.permutation(len(y))
