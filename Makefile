@@ -36,7 +36,7 @@ test-unit: $(STAMP) ## package tests, notebook hygiene and ruff
 	$(BIN)/python -m pytest tests --ignore=tests/site -q
 
 test-notebooks: $(STAMP) ## re-run every notebook with nbval and compare with its stored outputs
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	XENT_NO_PROGRESS=1 $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
 		-p no:cacheprovider -n 2 --dist loadfile -q chapters
 
 test-build: $(STAMP) ## build the whole site from scratch with warnings as errors
@@ -51,7 +51,7 @@ test-site: $(STAMP) ## open every page of the built site in headless Chromium
 	$(BIN)/python -m pytest tests/site -q -rs
 
 notebooks: $(STAMP) ## re-execute every notebook in place, storing fresh outputs (after editing one)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	XENT_NO_PROGRESS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=120 chapters/*.ipynb
 
 serve: ## preview the built site at http://127.0.0.1:8000 (run `make book` first)

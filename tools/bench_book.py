@@ -66,7 +66,8 @@ def main():
             rows.append((f"warm rebuild after editing {notebooks[-1].name}",
                          run("make book", cwd=clone)))
         for notebook in notebooks:
-            command = (".venv/bin/python -m pytest --nbval --nbval-current-env -q "
+            command = ("XENT_NO_PROGRESS=1 .venv/bin/python -m pytest --nbval -q "
+                       "--nbval-current-env "
                        "--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider "
                        f"chapters/{notebook.name}")
             rows.append((f"nbval {notebook.name}", run(command, cwd=clone)))
