@@ -12,16 +12,6 @@ from xent import grad
 SHAPES = [(5,), (6, 5), (3, 5, 4), (2, 5, 3, 2)]  # the classes (5) in dim 0 or 1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny tensors: a second intra-op thread only spins, and on a busy machine
-    that makes each backward pass some 30 times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def torch_grad(loss_function, x, *args, **kwargs):
     """d loss.sum() / d x by autograd, for NumPy arguments."""
     x_t = torch.tensor(x, requires_grad=True)
