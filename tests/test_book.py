@@ -197,5 +197,9 @@ def test_glue_rounds_reals_and_keeps_other_values(monkeypatch):
     assert stored["n"] == "7"
     xent.glue("f", np.float32(1 / 3))
     assert stored["f"] == "0.33333334"
+    xent.glue("tiny", 2.4873091234e-25)  # 8 decimals would store 0.0
+    assert stored["tiny"] == "2.4873091e-25"
+    xent.glue("count", 12.4, digits=0)
+    assert stored["count"] == "12.0"
     with pytest.raises(TypeError, match="numbers and strings; got list"):
         xent.glue("bad", [1.0])

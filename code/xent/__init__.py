@@ -64,8 +64,9 @@ def glue(name, value, digits=8):
     Does what ``myst_nb.glue(name, value, display=False)`` does (a hidden display
     output that MyST-NB reads at build time), without importing myst_nb's glue
     module, which costs seconds per notebook. Real numbers are first rounded to
-    ``digits`` decimals, so that the stored text (which nbval compares on every
-    run) does not depend on the last bits a particular CPU produces; integers,
+    ``digits`` decimals (numbers too small for that, to 8 significant digits), so
+    that the stored text (which nbval compares on every run) does not depend on
+    the last bits a particular CPU produces; integers,
     strings and booleans are stored as they are. Returns None, so that a cell
     ending in a glue call displays nothing.
     """
@@ -79,7 +80,12 @@ def glue(name, value, digits=8):
     elif isinstance(value, numbers.Integral):
         stored = int(value)
     elif isinstance(value, numbers.Real):
-        stored = round(float(value), digits)
+        value = float(value)
+        if value != 0 and abs(value) < 10.0**-digits:
+            # so small that `digits` decimals would print it as 0: keep 8 significant digits
+            stored = float(f"{value:.8g}")
+        else:
+            stored = round(value, digits)
     else:
         raise TypeError(f"glue stores numbers and strings; got {type(value).__name__}")
     bundle, metadata = format_display_data(stored)
