@@ -138,6 +138,8 @@ def cross_entropy_grad(
         ignored = np.zeros(q.shape[:-1], dtype=bool)
     else:
         indices, ignored = _index_target(target, x, ignore_index)
+        if w is None:  # the common case, without building a dense one-hot target
+            return _index_grad(x, dim, compute_dtype, indices, ignored, reduction, label_smoothing)
         q = (indices[..., None] == np.arange(n_classes)).astype(compute_dtype)
 
     p = softmax(np.moveaxis(x.astype(compute_dtype), dim, -1), -1)  # classes last
@@ -157,6 +159,29 @@ def cross_entropy_grad(
                 grad = grad / total if total != 0 else np.full_like(grad, np.nan)
             grad = np.where(ignored[..., None], 0, grad)
     return np.moveaxis(grad, -1, dim).astype(out_dtype)
+
+
+def _index_grad(x, dim, compute_dtype, indices, ignored, reduction, label_smoothing):
+    """cross_entropy_grad for class indices without class weights, in place on softmax.
+
+    The target row y = (1 - eps) e_t + eps / C sums to 1, so the gradient p - y is
+    softmax minus eps / C everywhere, minus (1 - eps) more at the target class.
+    """
+    n_classes = x.shape[dim]
+    p = softmax(np.moveaxis(x.astype(compute_dtype), dim, -1), -1)  # classes last
+    grad = np.ascontiguousarray(p)  # so that the reshape below is a view
+    if n_classes == 0:
+        return np.moveaxis(grad, -1, dim).astype(x.dtype)
+    if label_smoothing > 0:
+        grad -= label_smoothing / n_classes
+    rows = grad.reshape(-1, n_classes)
+    rows[np.arange(rows.shape[0]), indices.reshape(-1)] -= 1 - label_smoothing
+    rows[ignored.reshape(-1)] = 0
+    if reduction == "mean":
+        kept = ignored.size - np.count_nonzero(ignored)
+        if kept:
+            grad /= kept
+    return np.moveaxis(grad, -1, dim).astype(x.dtype, copy=False)
 
 
 def binary_cross_entropy_with_logits_grad(
