@@ -85,6 +85,27 @@ def test_notebook_leaks_no_machine_path(notebook):
         assert not match, f"{path.name} cell {index} names a machine path: {match.group(0)!r}"
 
 
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@pytest.mark.parametrize(
+    "path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")) + [ROOT / "intro.md"], ids=lambda p: p.name
+)
+def test_sources_contain_no_control_characters(path):
+    # A LaTeX command written in a non-raw Python string loses its backslash: "\frac" becomes a
+    # form feed and "\big" a backspace, and the formula silently stops rendering.
+    if path.suffix == ".ipynb":
+        texts = ["".join(cell["source"]) for cell in load_notebook(path)["cells"]]
+    else:
+        texts = [path.read_text(encoding="utf-8")]
+    for index, text in enumerate(texts):
+        match = CONTROL_CHARACTER.search(text)
+        assert not match, (
+            f"{path.name} cell {index} contains the control character {match.group(0)!r} near "
+            f"{text[max(0, match.start() - 30):match.start()]!r} (a lost backslash?)"
+        )
+
+
 def test_notebook_does_not_import_code(notebook):
     path, nb = notebook
     for index, cell in enumerate(code_cells(nb)):
