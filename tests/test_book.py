@@ -106,6 +106,34 @@ def test_sources_contain_no_control_characters(path):
         )
 
 
+def markdown_texts(path):
+    if path.suffix == ".ipynb":
+        cells = load_notebook(path)["cells"]
+        return ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    return [path.read_text(encoding="utf-8")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")), ids=lambda p: p.name)
+def test_labelled_equations_start_a_new_paragraph(path):
+    # MyST only registers the label of a `$$ ... $$ (label)` block that begins a paragraph: written
+    # straight after a line of text, the block is typeset but {eq}`label` finds nothing.
+    for text in markdown_texts(path):
+        lines = text.split("\n")
+        opening = None
+        for number, line in enumerate(lines):
+            if line.strip() == "$$" and opening is None:
+                opening = number
+            elif line.strip().startswith("$$") and opening is not None:
+                label = re.fullmatch(r"\$\$\s*\(([^)]+)\)", line.strip())
+                if label and opening > 0:
+                    assert lines[opening - 1].strip() == "", (
+                        f"{path.name}: the equation ({label.group(1)}) follows a line of text"
+                        " without a blank line, so its label is not registered:"
+                        f" {lines[opening - 1][-60:]!r}"
+                    )
+                opening = None
+
+
 def test_notebook_does_not_import_code(notebook):
     path, nb = notebook
     for index, cell in enumerate(code_cells(nb)):
