@@ -252,3 +252,17 @@ def test_glue_rounds_reals_and_keeps_other_values(monkeypatch):
     assert stored["count"] == "12.0"
     with pytest.raises(TypeError, match="numbers and strings; got list"):
         xent.glue("bad", [1.0])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")), ids=lambda p: p.name)
+def test_table_rows_keep_pipes_out_of_math(path):
+    # A table row is split at every unescaped "|" before the math is parsed, so $|s|$ in a cell cuts
+    # the formula in two and shifts the cells after it; inside tables write \lvert s \rvert.
+    for text in markdown_texts(path):
+        for line in text.split("\n"):
+            if not line.lstrip().startswith("|"):
+                continue
+            for math in re.findall(r"(?<!\\)\$([^$]+)\$", line):
+                assert not re.search(r"(?<!\\)\|", math), (
+                    f"{path.name}: a table row has '|' inside the math ${math}$: {line[:80]!r}"
+                )
