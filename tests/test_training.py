@@ -91,3 +91,27 @@ def test_mismatched_data_and_non_modules_are_refused():
         fit(make_model(), torch.nn.functional.cross_entropy, X, y[:5], progress=False)
     with pytest.raises(TypeError, match="torch.nn.Module; got function"):
         fit(lambda x: x, torch.nn.functional.cross_entropy, X, y, progress=False)
+
+
+def test_mlp_is_seeded_and_shaped():
+    from xent.training import mlp
+
+    a, b, c = mlp(3, seed=5), mlp(3, seed=5), mlp(3, seed=6)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+    x = torch.randn(7, 64)
+    assert a(x).shape == (7, 3)
+    probs = mlp(softmax_layer=True)(x)
+    assert probs.shape == (7, 10) and torch.allclose(probs.sum(dim=1), torch.ones(7))
+    # the softmax layer is appended: dropping it gives the logits of the same weights
+    logits_model = mlp(softmax_layer=True)[:-1]
+    assert torch.allclose(torch.softmax(logits_model(x), dim=1), probs)
+
+
+@pytest.mark.parametrize("n_outputs", [0, -1, 2.0, "3"])
+def test_mlp_refuses_bad_output_counts(n_outputs):
+    from xent.training import mlp
+
+    with pytest.raises(ValueError, match="n_outputs must be an integer >= 1"):
+        mlp(n_outputs)

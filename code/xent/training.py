@@ -11,9 +11,26 @@ import os
 
 import torch
 
-__all__ = ["fit"]
+__all__ = ["fit", "mlp"]
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def mlp(n_outputs=10, *, seed=0, softmax_layer=False):
+    """The practice chapters' network: 64 pixels -> 64 ReLU units -> ``n_outputs`` logits.
+
+    ``torch.manual_seed(seed)`` is called first, so the same seed gives the same
+    initial weights (and leaves PyTorch's global generator in the same state).
+    softmax_layer: append ``nn.Softmax(dim=1)``, for the chapters that show what
+    goes wrong when a network ends in probabilities. Input (N, 64), output (N, n_outputs).
+    """
+    if not isinstance(n_outputs, int) or n_outputs < 1:
+        raise ValueError(f"n_outputs must be an integer >= 1; got {n_outputs!r}")
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, n_outputs)]
+    if softmax_layer:
+        layers.append(torch.nn.Softmax(dim=1))
+    return torch.nn.Sequential(*layers)
 
 
 def _show_progress(progress):
