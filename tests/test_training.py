@@ -99,7 +99,8 @@ def test_mlp_is_seeded_and_shaped():
     a, b, c = mlp(3, seed=5), mlp(3, seed=5), mlp(3, seed=6)
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
-    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+    pairs = zip(a.parameters(), c.parameters(), strict=True)
+    assert not all(torch.equal(pa, pc) for pa, pc in pairs)
     x = torch.randn(7, 64)
     assert a(x).shape == (7, 3)
     probs = mlp(softmax_layer=True)(x)
