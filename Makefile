@@ -12,7 +12,22 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help env book test test-unit test-notebooks test-build test-site notebooks serve lab bench lock clean distclean
+.PHONY: help env book test test-unit test-notebooks test-portable test-build test-site notebooks serve lab bench lock clean distclean
+
+# The portability check runs the unit tests and nbval again on another CPU code path than the
+# machine's native one, as different as any x86-64 allows: PyTorch's generic (non-SIMD) kernels,
+# NumPy without its AVX2 and AVX-512 loops, OpenBLAS's Nehalem (SSE4.2) kernels, MKL and oneDNN
+# held to SSE4. A stored output whose digits depend on the CPU fails here as it would on a
+# reader's machine. Elsewhere (arm64) only PyTorch's knob applies.
+NBVAL := XENT_NO_PROGRESS=1 $(BIN)/python -m pytest --nbval --nbval-current-env \
+	--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -n 2 --dist loadfile -q chapters
+ifeq ($(shell uname -m),x86_64)
+PORTABLE_ENV := XENT_DISPATCH=portable ATEN_CPU_CAPABILITY=default \
+	NPY_DISABLE_CPU_FEATURES="X86_V3 X86_V4 AVX512_ICL AVX512_SPR" OPENBLAS_CORETYPE=Nehalem \
+	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41
+else
+PORTABLE_ENV := XENT_DISPATCH=portable ATEN_CPU_CAPABILITY=default
+endif
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,15 +44,21 @@ env: $(STAMP) ## create .venv and install the pinned dependencies and the xent p
 book: $(STAMP) ## build the website into _build/html
 	$(BIN)/jupyter-book build . --keep-going
 
-test: $(STAMP) ## unit tests, nbval on every notebook, strict build, browser check of the site
-	$(MAKE) --no-print-directory test-unit test-notebooks test-build test-site
+test: $(STAMP) ## unit tests, nbval, both again on another CPU path, strict build, browser check
+	$(MAKE) --no-print-directory test-unit test-notebooks test-portable test-build test-site
 
 test-unit: $(STAMP) ## package tests, notebook hygiene and ruff
-	$(BIN)/python -m pytest tests --ignore=tests/site -q
+	$(BIN)/python -m pytest tests --ignore=tests/site -q -n 2
 
 test-notebooks: $(STAMP) ## re-run every notebook with nbval and compare with its stored outputs
-	XENT_NO_PROGRESS=1 $(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		-p no:cacheprovider -n 2 --dist loadfile -q chapters
+	$(NBVAL)
+
+test-portable: $(STAMP) ## unit tests and nbval again, on a non-native CPU code path (see PORTABLE_ENV)
+	@echo "portability check, $$(uname -m): $(PORTABLE_ENV)"
+	@test "$$(uname -m)" = x86_64 || echo "(NumPy, OpenBLAS, MKL and oneDNN knobs are x86-64 only: not applied)"
+	$(PORTABLE_ENV) $(BIN)/python -m pytest tests --ignore=tests/site --ignore=tests/test_book.py \
+		--ignore=tests/test_workflow.py -q -n 2 -p no:cacheprovider  # (those two read files only)
+	$(PORTABLE_ENV) $(NBVAL)
 
 test-build: $(STAMP) ## build the whole site from scratch with warnings as errors
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
@@ -48,7 +69,7 @@ test-site: $(STAMP) ## open every page of the built site in headless Chromium
 		echo "* Chromium is not installed: the browser check of the site is SKIPPED.  *"; \
 		echo "* Install it with: apt-get install -y chromium   (.ci/run does this)    *"; \
 		echo "************************************************************************"; echo; }
-	$(BIN)/python -m pytest tests/site -q -rs
+	$(BIN)/python -m pytest tests/site -q -rs -n 2
 
 notebooks: $(STAMP) ## re-execute every notebook in place, storing fresh outputs (after editing one)
 	XENT_NO_PROGRESS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \

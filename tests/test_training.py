@@ -101,10 +101,11 @@ def test_mlp_is_seeded_and_shaped():
         assert torch.equal(pa, pb)
     pairs = zip(a.parameters(), c.parameters(), strict=True)
     assert not all(torch.equal(pa, pc) for pa, pc in pairs)
-    x = torch.randn(7, 64)
-    assert a(x).shape == (7, 3)
+    x = torch.randn(7, 64, dtype=torch.float64)
+    assert a(x).shape == (7, 3) and a(x).dtype == torch.float64
+    assert mlp(3, dtype=torch.float32)(x.float()).dtype == torch.float32
     probs = mlp(softmax_layer=True)(x)
-    assert probs.shape == (7, 10) and torch.allclose(probs.sum(dim=1), torch.ones(7))
+    assert probs.shape == (7, 10) and torch.allclose(probs.sum(dim=1), torch.ones(7).double())
     # the softmax layer is appended: dropping it gives the logits of the same weights
     logits_model = mlp(softmax_layer=True)[:-1]
     assert torch.allclose(torch.softmax(logits_model(x), dim=1), probs)
@@ -116,3 +117,10 @@ def test_mlp_refuses_bad_output_counts(n_outputs):
 
     with pytest.raises(ValueError, match="n_outputs must be an integer >= 1"):
         mlp(n_outputs)
+
+
+def test_mlp_refuses_other_dtypes():
+    from xent.training import mlp
+
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+        mlp(3, dtype=torch.float16)

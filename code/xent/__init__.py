@@ -58,43 +58,63 @@ def setup_notebook(seed=0):
     return np.random.default_rng(seed)
 
 
-def glue(name, value, digits=8):
+# Significant digits that `glue` keeps when a call does not say, by the precision of the value's
+# type. A float64 result carries 15-17 digits, of which a well-conditioned computation fixes far
+# more than 6 on every CPU; float32 (unit roundoff 6e-8) loses a few more to every reduction, so 4
+# is the most its printout can promise; float16 (unit roundoff 5e-4) keeps 2.
+SIGNIFICANT_DIGITS = {"float64": 6, "float32": 4, "bfloat16": 2, "float16": 2}
+
+
+def glue(name, value, sig=None):
     """Store ``value`` so that a chapter's prose can quote it as {glue:text}`name`.
 
     Does what ``myst_nb.glue(name, value, display=False)`` does (a hidden display
     output that MyST-NB reads at build time), without importing myst_nb's glue
-    module, which costs seconds per notebook. Real numbers are first rounded to
-    ``digits`` decimals (numbers too small for that, to 8 significant digits), so
-    that the stored text (which nbval compares on every run) does not depend on
-    the last bits a particular CPU produces; integers,
-    strings and booleans are stored as they are. Returns None, so that a cell
-    ending in a glue call displays nothing.
+    module, which costs seconds per notebook. A real number is first rounded to
+    ``sig`` significant digits, so that the stored text, which nbval compares
+    on every run, holds only digits that the computation fixes on every CPU:
+    by default 6 for a Python float or float64 value, 4 for float32 and 2 for
+    float16 (pass a NumPy scalar or a 0-d tensor, not ``.item()``, to have its
+    dtype taken into account). Say ``sig`` for a value that is less certain
+    than its type (a float64 result of a float32 computation, a quantity
+    sensitive to rounding) or that needs more digits (an exactly computed one).
+    Integers, strings and booleans are stored as they are. The number of digits
+    kept is recorded in the output's metadata, where the book's tests check
+    that the prose never displays more. Returns None, so that a cell ending in
+    a glue call displays nothing.
     """
     import numbers
 
     from IPython.core.formatters import format_display_data
     from IPython.display import display
 
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and getattr(value, "ndim", 0) == 0:
+        value = value.item()  # NumPy scalars and 0-d arrays or tensors
+    dtype = str(dtype).removeprefix("torch.")
     if isinstance(value, (str, bool)):
-        stored = value
+        stored, sig = value, None
     elif isinstance(value, numbers.Integral):
-        stored = int(value)
+        stored, sig = int(value), None
     elif isinstance(value, numbers.Real):
-        value = float(value)
-        if value != 0 and abs(value) < 10.0**-digits:
-            # so small that `digits` decimals would print it as 0: keep 8 significant digits
-            stored = float(f"{value:.8g}")
-        else:
-            stored = round(value, digits)
+        if sig is None:
+            sig = SIGNIFICANT_DIGITS.get(dtype, SIGNIFICANT_DIGITS["float64"])
+        if not isinstance(sig, numbers.Integral) or not 1 <= sig <= 17:
+            raise ValueError(f"sig must be an integer in [1, 17] (a float64 has 17); got {sig!r}")
+        stored = float(f"{float(value):.{sig}g}")
     else:
         raise TypeError(f"glue stores numbers and strings; got {type(value).__name__}")
     bundle, metadata = format_display_data(stored)
     metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    if sig is not None:
+        metadata[GLUE_DIGITS_KEY] = int(sig)
     display({GLUE_PREFIX + key: data for key, data in bundle.items()}, raw=True, metadata=metadata)
 
 
 # The MIME prefix under which MyST-NB (and papermill's scrapbook) find glued values.
 GLUE_PREFIX = "application/papermill.record/"
+# The metadata key under which `glue` records how many significant digits it kept.
+GLUE_DIGITS_KEY = "xent_significant_digits"
 
 
 def __dir__():
