@@ -5,6 +5,7 @@ the notebooks and tests/site/ checks the built site in a browser.
 """
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -321,6 +322,14 @@ def test_prose_never_shows_more_digits_than_glue_kept():
                 if significant_digits_shown(shown) > kept:
                     problems.append(f"{path.name}: {name} = {value} (kept to {kept} digits) "
                                     f"shown as {shown!r} with {{glue:text}}`{name}:{spec}`")
+                # a kept value that ends in a 5 just past the shown digits is a tie, which the
+                # display breaks by the binary value: 1.4611502 kept as 1.46115 shows as 1.4611
+                # (sig=17 keeps the float itself: nothing was rounded away)
+                neighbours = (math.nextafter(float(value), d) for d in (-math.inf, math.inf))
+                below, above = (format(v, spec) for v in neighbours)
+                if below.lstrip("-") != above.lstrip("-") and kept < 17:
+                    problems.append(f"{path.name}: {name} = {value} is a rounding tie for "
+                                    f"{{glue:text}}`{name}:{spec}`: keep more digits (sig=)")
     assert not problems, "\n".join(problems)
 
 
