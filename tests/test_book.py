@@ -346,9 +346,9 @@ def test_table_rows_keep_pipes_out_of_math(path):
         for line in text.split("\n"):
             if not line.lstrip().startswith("|"):
                 continue
-            for math in re.findall(r"(?<!\\)\$([^$]+)\$", line):
-                assert not re.search(r"(?<!\\)\|", math), (
-                    f"{path.name}: a table row has '|' inside the math ${math}$: {line[:80]!r}"
+            for formula in re.findall(r"(?<!\\)\$([^$]+)\$", line):
+                assert not re.search(r"(?<!\\)\|", formula), (
+                    f"{path.name}: a table row has '|' inside the math ${formula}$: {line[:80]!r}"
                 )
 
 
