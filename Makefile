@@ -11,6 +11,20 @@ PINS   := -c requirements/constraints.txt
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
+# Which PyTorch build the set-up installs. On Linux PyPI's torch is the CUDA build (with
+# GBs of NVIDIA libraries), so by default pip also looks in PyTorch's CPU index, whose
+# 2.13.0+cpu matches the pin torch==2.13.0 and, as a local version, sorts above PyPI's
+# 2.13.0. Only torch itself is looked up there (--no-deps; its dependencies come with the
+# rest), so an unreachable index costs seconds (--timeout/--retries), after which pip
+# takes torch from its other sources. macOS needs nothing: PyPI's wheels there are CPU builds.
+# TORCH=cuda installs PyPI's build (CUDA on Linux) on a fresh .venv (make distclean env TORCH=cuda).
+# A .venv that already has a non-CPU build keeps that kind of build.
+TORCH ?= cpu
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+ifeq ($(filter cpu cuda,$(TORCH)),)
+$(error TORCH must be cpu or cuda, not '$(TORCH)')
+endif
+
 .DEFAULT_GOAL := help
 .PHONY: help env book test test-unit test-notebooks test-portable test-build test-site notebooks serve lab bench lock clean distclean
 
@@ -31,10 +45,21 @@ endif
 
 help: ## list the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "  Options, given when .venv is set up (after make distclean to change an existing one):"
+	@echo "    PYTHON=python3.12  the interpreter for .venv (3.11, 3.12 and 3.13 are checked)"
+	@echo "    TORCH=cuda         PyPI's PyTorch, the CUDA build on Linux (default TORCH=cpu: the CPU build)"
 
 $(STAMP): requirements/requirements.txt requirements/constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@index=; [ "$(TORCH)" = cpu ] && [ "$$(uname -s)" = Linux ] && index="$(TORCH_CPU_INDEX)"; \
+	have=$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("torch"))' 2>/dev/null); \
+	if [ -n "$$index" ] && [ -n "$$have" ] && [ "$${have%+cpu}" = "$$have" ]; then index=; \
+	    echo "note: .venv has torch $$have, not a CPU build: keeping that kind of build."; \
+	    echo "      For the CPU build start afresh: make distclean env"; fi; \
+	set -x; $(PIP) install --quiet --disable-pip-version-check $(PINS) --no-deps \
+	    $${index:+--extra-index-url $$index --timeout 10 --retries 1} torch
 	$(PIP) install --quiet --disable-pip-version-check $(PINS) -r requirements/requirements.txt
 	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
@@ -79,8 +104,12 @@ serve: ## preview the built site at http://127.0.0.1:8000 (run `make book` first
 	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first."; exit 1; }
 	$(PYTHON) -m http.server $(PORT) --bind $(HOST) --directory _build/html
 
+# The kernel is the venv's python: jupyter prefers the venv's kernelspec python3, whose
+# command "python" jupyter_client runs as the server's own interpreter. Jupyter refuses
+# to start as root unless told to, and root is how containers usually run.
 lab: $(STAMP) ## open JupyterLab on the chapters with the course's environment as the kernel
-	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.root_dir=chapters
+	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.root_dir=chapters \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP) ## time the set-up, the build and every notebook; benchmark xent against PyTorch
 	$(BIN)/python tools/bench_book.py
@@ -90,7 +119,7 @@ lock: $(STAMP) ## re-pin requirements/constraints.txt from the current environme
 	{ echo "# Exact versions of every dependency (pip freeze of a working environment, Python 3.11, Linux x86_64)."; \
 	  echo "# Regenerate with: make lock"; \
 	  $(PIP) freeze --all --exclude-editable --disable-pip-version-check | grep -vE '^(xent|pip)==' \
-	  | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/'; } > requirements/constraints.txt
+	  | sed 's/^torch==\([0-9.]*\)+[a-z0-9.]*$$/torch==\1/'; } > requirements/constraints.txt
 
 clean: ## remove the built site and caches (keeps .venv)
 	rm -rf _build .pytest_cache .hypothesis .ruff_cache
