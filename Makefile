@@ -26,7 +26,7 @@ $(error TORCH must be cpu or cuda, not '$(TORCH)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help env book test test-unit test-notebooks test-portable test-build test-site notebooks serve lab bench lock clean distclean
+.PHONY: help env book test test-unit test-notebooks test-portable test-portable-unit test-portable-notebooks test-build test-site notebooks serve lab bench lock clean distclean
 
 # The portability check runs the unit tests and nbval again on another CPU code path than the
 # machine's native one, as different as any x86-64 allows: PyTorch's generic (non-SIMD) kernels,
@@ -70,19 +70,26 @@ book: $(STAMP) ## build the website into _build/html
 	$(BIN)/jupyter-book build . --keep-going
 
 test: $(STAMP) ## unit tests, nbval, both again on another CPU path, strict build, browser check
-	$(MAKE) --no-print-directory test-unit test-notebooks test-portable test-build test-site
+	@# The unit tests (native and portable) and the build each keep one core busy: run them together.
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-unit test-portable-unit test-build
+	$(MAKE) --no-print-directory test-notebooks test-portable-notebooks test-site
 
 test-unit: $(STAMP) ## package tests, notebook hygiene and ruff
-	$(BIN)/python -m pytest tests --ignore=tests/site -q -n 2
+	$(BIN)/python -m pytest tests --ignore=tests/site -q -p no:cacheprovider
 
 test-notebooks: $(STAMP) ## re-run every notebook with nbval and compare with its stored outputs
 	$(NBVAL)
 
-test-portable: $(STAMP) ## unit tests and nbval again, on a non-native CPU code path (see PORTABLE_ENV)
+test-portable: test-portable-unit test-portable-notebooks ## unit tests and nbval on a non-native CPU code path
+
+test-portable-unit: $(STAMP)
 	@echo "portability check, $$(uname -m): $(PORTABLE_ENV)"
 	@test "$$(uname -m)" = x86_64 || echo "(NumPy, OpenBLAS, MKL and oneDNN knobs are x86-64 only: not applied)"
 	$(PORTABLE_ENV) $(BIN)/python -m pytest tests --ignore=tests/site --ignore=tests/test_book.py \
-		--ignore=tests/test_workflow.py -q -n 2 -p no:cacheprovider  # (those two read files only)
+		--ignore=tests/test_workflow.py -q -p no:cacheprovider  # (those two read files only)
+
+test-portable-notebooks: $(STAMP)
+	@echo "portability check, $$(uname -m): $(PORTABLE_ENV)"
 	$(PORTABLE_ENV) $(NBVAL)
 
 test-build: $(STAMP) ## build the whole site from scratch with warnings as errors

@@ -380,3 +380,24 @@ def test_only_the_listed_cells_escape_output_comparison():
                 f"{path.name}: a skipped cell would count as passing")
     missing = set(OUTPUT_NOT_COMPARED) - found
     assert not missing, f"listed but not found: {missing}"
+
+
+def test_setup_notebook_seeds_and_fixes_algorithms():
+    import random
+
+    import torch
+    import xent
+
+    def draws(generator):  # one number from each generator setup_notebook seeds
+        legacy = np.random.rand()  # noqa: NPY002
+        return random.random(), legacy, torch.rand(1).item(), generator.random()
+
+    try:
+        first = draws(xent.setup_notebook(3))
+        assert first == draws(xent.setup_notebook(3))
+        assert first != draws(xent.setup_notebook(4))
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(1)

@@ -124,3 +124,12 @@ def test_mlp_refuses_other_dtypes():
 
     with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
         mlp(3, dtype=torch.float16)
+
+
+def test_fit_names_a_dtype_mismatch():
+    from xent.training import mlp
+
+    X, y = torch.rand(8, 64), torch.zeros(8, dtype=torch.int64)  # float32 pixels
+    with pytest.raises(TypeError, match="X is torch.float32 but the model.s weights are torch.flo"):
+        fit(mlp(), torch.nn.functional.cross_entropy, X, y, progress=False)
+    fit(mlp(dtype=torch.float32), torch.nn.functional.cross_entropy, X, y, epochs=1, progress=False)

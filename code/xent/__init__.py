@@ -32,8 +32,9 @@ def setup_notebook(seed=0):
     """Make a notebook deterministic and give it the book's look.
 
     Seeds Python's, NumPy's and PyTorch's global generators with ``seed``, runs
-    PyTorch on one thread, fixes the print precision (4 digits) and applies the figure style of
-    ``xent.plots``. Returns a fresh ``numpy.random.Generator`` seeded with ``seed``.
+    PyTorch on one thread with deterministic algorithms only, fixes the print precision
+    (4 digits) and applies the figure style of ``xent.plots``. Returns a fresh
+    ``numpy.random.Generator`` seeded with ``seed``.
     """
     import random
 
@@ -52,6 +53,9 @@ def setup_notebook(seed=0):
         # One thread: the book's tensors are tiny (threads only add overhead), and
         # a fixed summation order keeps results identical from run to run.
         torch.set_num_threads(1)
+        # An operation without a deterministic implementation raises instead of
+        # returning different bits from run to run.
+        torch.use_deterministic_algorithms(True)
     from . import plots
 
     plots.use_style()

@@ -80,6 +80,10 @@ def fit(model, loss_fn, X, y, *, epochs=30, batch_size=64, lr=1e-3, optimizer="a
         raise ValueError(f"lr must be > 0; got {lr!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {optimizer!r}")
+    weights = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    if X.is_floating_point() and weights and X.dtype not in weights:
+        raise TypeError(f"X is {X.dtype} but the model's weights are {weights.pop()}: convert one "
+                        f"(X.double(), or mlp(..., dtype=torch.float32))")
 
     step = OPTIMIZERS[optimizer](model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
