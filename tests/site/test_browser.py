@@ -189,3 +189,61 @@ def test_math_pages_were_checked(server, browser):
     typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
     context.close()
     assert typeset > 0, f"{first_chapter()} shows no typeset equation"
+
+
+def open_page(browser, server, width, height, path="intro.html"):
+    """A light page at the given viewport, loaded but not waited on for MathJax."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/{path}", wait_until="load")
+    return context, page, errors
+
+
+def dialog_is_open(page, selector):
+    return page.evaluate(f"() => document.querySelector('{selector}')?.open === true")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (768, 1024)], ids=["phone", "tablet"])
+def test_phone_reader_can_open_navigation_and_contents(server, browser, width, height):
+    """Tapping the visible menu and contents buttons opens the drawers (see _static/course.js)."""
+    context, page, errors = open_page(browser, server, width, height)
+    assert page.locator("#pst-header").bounding_box() is None, "the empty top bar is back"
+    menu = page.locator(".bd-header-article .primary-toggle")
+    assert menu.is_visible(), f"no visible navigation button at {width} px"
+    menu.click()
+    page.wait_for_timeout(300)
+    assert dialog_is_open(page, "#pst-primary-sidebar-modal"), f"menu opened nothing at {width} px"
+    links = page.locator("#pst-primary-sidebar-modal a.reference.internal")
+    assert links.count() >= 10 and links.first.is_visible(), "the drawer shows no chapters"
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(300)
+    assert not dialog_is_open(page, "#pst-primary-sidebar-modal")
+
+    contents = page.locator(".bd-header-article .secondary-toggle")
+    assert contents.is_visible(), f"no visible contents button at {width} px"
+    contents.click()
+    page.wait_for_timeout(300)
+    assert dialog_is_open(page, "#pst-secondary-sidebar-modal"), f"no contents at {width} px"
+    assert page.locator("#pst-secondary-sidebar-modal nav.page-toc a").first.is_visible()
+    context.close()
+    assert not errors, errors
+
+
+@pytest.mark.browser
+def test_desktop_menu_button_collapses_and_restores_the_sidebar(server, browser):
+    context, page, errors = open_page(browser, server, 1280, 900)
+    sidebar = page.locator("#pst-primary-sidebar")
+    assert sidebar.is_visible()
+    menu = page.locator(".bd-header-article .primary-toggle")
+    menu.click()
+    page.wait_for_timeout(600)  # the theme animates for 0.25 s
+    assert not sidebar.is_visible(), "the menu button did not collapse the sidebar at 1280 px"
+    assert not dialog_is_open(page, "#pst-primary-sidebar-modal"), "a drawer popped up instead"
+    menu.click()
+    page.wait_for_timeout(600)
+    assert sidebar.is_visible(), "the sidebar did not come back"
+    context.close()
+    assert not errors, errors
