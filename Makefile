@@ -93,6 +93,7 @@ test-portable-notebooks: $(STAMP)
 	$(PORTABLE_ENV) $(NBVAL)
 
 test-build: $(STAMP) ## build the whole site from scratch with warnings as errors
+	rm -rf _build/html  # no page of an earlier build is left to be tested
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 test-site: $(STAMP) ## open every page of the built site in headless Chromium
