@@ -68,6 +68,25 @@ UNTYPESET_JS = """
 }
 """
 
+# Tables in the article that are wider than it and not inside a box that scrolls sideways.
+CUT_TABLES_JS = """
+() => {
+  const article = document.querySelector('article');
+  if (!article) return [];
+  const right = article.getBoundingClientRect().right;
+  return [...article.querySelectorAll('table')].filter(table => {
+    if (table.getBoundingClientRect().right <= right + 1) return false;
+    for (let box = table.parentElement; box && box !== article; box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowX;
+      if ((overflow === 'auto' || overflow === 'scroll') && box.clientWidth < box.scrollWidth) {
+        return false;
+      }
+    }
+    return true;
+  }).map(table => table.innerText.slice(0, 60));
+}
+"""
+
 IMAGES_JS = """
 () => [...document.querySelectorAll('article img, main img')].map(img => ({
   src: img.getAttribute('src'), alt: (img.getAttribute('alt') || '').trim(),
@@ -156,6 +175,7 @@ def test_page(page_path, server, browser):
     open_and_typeset(page, f"{server}/{page_path}")
     math = page.evaluate(UNTYPESET_JS)
     images = page.evaluate(IMAGES_JS)
+    cut_tables = page.evaluate(CUT_TABLES_JS)
 
     if page_path == "index.html" or page_path == first_chapter():
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -173,6 +193,7 @@ def test_page(page_path, server, browser):
     assert not no_alt, f"{page_path}: images without alt text: {no_alt}"
     broken = [img["src"] for img in images if not img["loaded"]]
     assert not broken, f"{page_path}: images that did not load: {broken}"
+    assert not cut_tables, f"{page_path}: tables cut off at the column's edge: {cut_tables}"
 
 
 def first_chapter():
@@ -247,3 +268,16 @@ def test_desktop_menu_button_collapses_and_restores_the_sidebar(server, browser)
     assert sidebar.is_visible(), "the sidebar did not come back"
     context.close()
     assert not errors, errors
+
+
+@pytest.mark.browser
+def test_printed_code_wraps_instead_of_being_cut(server, browser):
+    context, page, errors = open_page(browser, server, 1280, 900,
+                                      path="chapters/07_binary_multiclass_multilabel.html")
+    page.emulate_media(media="print")
+    cut = page.evaluate("""() => [...document.querySelectorAll('article pre')]
+        .filter(pre => getComputedStyle(pre).whiteSpace !== 'pre-wrap'
+                       || pre.scrollWidth > pre.clientWidth + 1)
+        .map(pre => pre.innerText.slice(0, 60))""")
+    context.close()
+    assert not cut, f"code that would be cut on paper: {cut[:3]} ({len(cut)} blocks)"
