@@ -26,7 +26,7 @@ $(error TORCH must be cpu or cuda, not '$(TORCH)')
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help env book test test-unit test-notebooks test-portable test-portable-unit test-portable-notebooks test-build test-site notebooks serve lab bench lock clean distclean
+.PHONY: help env book test test-unit test-notebooks test-portable test-portable-unit test-portable-notebooks test-build test-site test-a11y notebooks serve lab bench lock clean distclean
 
 # The portability check runs the unit tests and nbval again on another CPU code path than the
 # machine's native one, as different as any x86-64 allows: PyTorch's generic (non-SIMD) kernels,
@@ -102,7 +102,10 @@ test-site: $(STAMP) ## open every page of the built site in headless Chromium
 		echo "* Chromium is not installed: the browser check of the site is SKIPPED.  *"; \
 		echo "* Install it with: apt-get install -y chromium   (.ci/run does this)    *"; \
 		echo "************************************************************************"; echo; }
-	$(BIN)/python -m pytest tests/site -q -rs -n 2
+	$(BIN)/python -m pytest tests/site -q -rs -n 2 -m "not a11y"
+
+test-a11y: $(STAMP) ## axe-core on every page, light and dark (about 7 minutes; run make book first)
+	$(BIN)/python -m pytest tests/site -q -rs -n 2 -m a11y
 
 notebooks: $(STAMP) ## re-execute every notebook in place, storing fresh outputs (after editing one)
 	XENT_NO_PROGRESS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \

@@ -17,3 +17,20 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 });
+
+// Accessible names that match what is on screen (axe: label-content-name-mismatch, region).
+document.addEventListener("DOMContentLoaded", () => {
+  // The search field shows "Search Ctrl+K": let that text be its name.
+  document.querySelectorAll(".search-button-field").forEach((b) => b.removeAttribute("aria-label"));
+  // The colour-mode button is named "Color mode"; its icons' tooltips are not part of the name.
+  document.querySelectorAll(".theme-switch-button i").forEach((icon) => {
+    icon.removeAttribute("title");
+    icon.setAttribute("aria-hidden", "true");
+  });
+  // The site title in the sidebar belongs to a landmark, like the navigation below it.
+  const sidebar = document.querySelector(".bd-sidebar-primary");
+  if (sidebar && !sidebar.hasAttribute("role")) {
+    sidebar.setAttribute("role", "complementary");
+    sidebar.setAttribute("aria-label", "Site");
+  }
+});

@@ -281,3 +281,31 @@ def test_printed_code_wraps_instead_of_being_cut(server, browser):
         .map(pre => pre.innerText.slice(0, 60))""")
     context.close()
     assert not cut, f"code that would be cut on paper: {cut[:3]} ({len(cut)} blocks)"
+
+
+# --- accessibility (make test-a11y; about 20 s per chapter and colour mode on 2 cores, so not
+# part of make test, whose budget is 5 minutes) ---------------------------------------------
+
+def axe_source():
+    import axe_playwright_python
+
+    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+
+
+@pytest.mark.a11y
+@pytest.mark.parametrize("mode", ["light", "dark"])
+@pytest.mark.parametrize("page_path", [p for p in PAGES if p != "index.html"])
+def test_axe_finds_no_serious_violation(page_path, mode, server, browser):
+    """axe-core's WCAG 2 A/AA rules: no serious or critical violation, in light and dark mode."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=mode)
+    page = context.new_page()
+    open_and_typeset(page, f"{server}/{page_path}")
+    page.evaluate(f"() => document.documentElement.dataset.theme = '{mode}'")
+    page.add_script_tag(content=axe_source())
+    violations = page.evaluate("""() => axe.run(document, {resultTypes: ['violations']})
+        .then(r => r.violations.map(v => ({
+            id: v.id, impact: v.impact,
+            where: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))""")
+    context.close()
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{page_path} ({mode}): {serious}"
