@@ -104,7 +104,7 @@ test-site: $(STAMP) ## open every page of the built site in headless Chromium
 		echo "************************************************************************"; echo; }
 	$(BIN)/python -m pytest tests/site -q -rs -n 2 -m "not a11y"
 
-test-a11y: $(STAMP) ## axe-core on every page, light and dark (about 7 minutes; run make book first)
+test-a11y: $(STAMP) ## axe-core on every page, light and dark (about 5 minutes; run make book first)
 	$(BIN)/python -m pytest tests/site -q -rs -n 2 -m a11y
 
 notebooks: $(STAMP) ## re-execute every notebook in place, storing fresh outputs (after editing one)
