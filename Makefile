@@ -44,7 +44,7 @@ PORTABLE_ENV := XENT_DISPATCH=portable ATEN_CPU_CAPABILITY=default
 endif
 
 help: ## list the commands
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo
 	@echo "  Options, given when .venv is set up (after make distclean to change an existing one):"
 	@echo "    PYTHON=python3.12  the interpreter for .venv (3.11, 3.12 and 3.13 are checked)"
