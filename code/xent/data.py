@@ -129,15 +129,19 @@ def _load_digits(dtype):
 def digits(seed=0, test_fraction=0.25, val_fraction=0.0, dtype=np.float32):
     """The 1797 8x8 handwritten digits, split into train / validation / test.
 
-    seed: seeds ``numpy.random.default_rng``; the same seed gives identical arrays.
-    test_fraction, val_fraction: the share of each digit's images that goes to
-        the test and validation sets, each in [0, 1) and together < 1; the rest
-        is for training. The split is stratified: in each class,
-        round(n_c * fraction) images go to each held-out set, so every set has
-        the classes in (nearly) the proportions of the whole.
-    dtype: floating dtype of the pixels (float16, float32 or float64).
-    Returns a ``Split``: X_* of shape (n, 64) with pixels scaled to [0, 1]
-    (divided by 16), y_* of shape (n,) int64 digits 0..9. Chapters 3, 6, 8.
+    The split is stratified: in each class, round(n_c * fraction) images go to each held-out
+    set, so every set has the classes in (nearly) the proportions of the whole.
+
+    Args:
+        seed: seeds ``numpy.random.default_rng``; the same seed gives identical arrays.
+        test_fraction: the share of each digit's images that goes to the test set, in [0, 1).
+        val_fraction: the share that goes to the validation set, in [0, 1); together with
+            ``test_fraction`` less than 1. The rest is for training.
+        dtype: floating dtype of the pixels (float16, float32 or float64).
+
+    Returns:
+        A ``Split`` with ``X_*`` of shape (n, 64), pixels scaled to [0, 1] (divided by 16),
+        and ``y_*`` of shape (n,), int64 digits 0..9. Chapters 3, 6, 8.
     """
     _check_fractions(test_fraction, val_fraction)
     dtype = _check_dtype(dtype)

@@ -87,33 +87,41 @@ def _index_target(target, x, ignore_index):
 def cross_entropy_grad(
     input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
 ):
-    """Gradient of ``torch.nn.functional.cross_entropy`` with respect to ``input``.
+    r"""Gradient of ``torch.nn.functional.cross_entropy`` with respect to ``input``.
 
-    Derivation (chapter 4). With p = softmax(z) over the classes,
-    d(-log p_c)/dz_j = p_j - delta_cj. One example's loss is a weighted sum of
-    such terms, loss = sum_c y_c (-log p_c), where y = w * q' combines the class
-    weights w (all 1 by default) and the smoothed target
-    q' = (1 - eps) q + eps / C (q one-hot for a class index, eps = label_smoothing).
-    So
+    Derivation (chapter 4). With :math:`\mathbf p = \operatorname{softmax}(\mathbf z)` over the
+    classes, :math:`\partial(-\log p_c)/\partial z_j = p_j - [j = c]`. One example's loss is a
+    weighted sum of such terms, :math:`\ell = \sum_c r_c (-\log p_c)`, where
+    :math:`\mathbf r = \mathbf w \odot \mathbf q'` combines the class weights :math:`\mathbf w`
+    (all 1 by default) and the smoothed target
+    :math:`\mathbf q' = (1 - \varepsilon)\mathbf q + \varepsilon / C` (:math:`\mathbf q` one-hot
+    for a class index, :math:`\varepsilon` = ``label_smoothing``). So
 
-        d loss / dz = p * sum_c y_c - y,
+    .. math::
 
-    which is p - q' without weights (then sum_c y_c = 1). An ignored target
-    (class index == ignore_index) has y = 0 and a zero gradient. Reductions:
+        \nabla_{\mathbf z} \ell = \mathbf p \textstyle\sum_c r_c - \mathbf r,
+
+    which is :math:`\mathbf p - \mathbf q'` without weights (then :math:`\sum_c r_c = 1`).
+    An ignored target (class index == ignore_index) has r = 0 and a zero gradient. Reductions:
     'sum' adds the examples' gradients; 'mean' divides them by
     sum_n w[t_n] over the targets that are not ignored (class indices, as
     PyTorch does, even with label smoothing) or by the number of examples
     (class probabilities). When that weight sum is 0 the mean is 0/0 and the
     gradient is NaN, except for ignored targets (0), as in PyTorch.
 
-    Arguments are those of ``cross_entropy`` (see ``xent.numpy.cross_entropy``):
-    input: logits (C,), (N, C) or (N, C, d1, ..., dk), classes in dim 1 (dim 0 for (C,)).
-    target: class indices of the input's shape without the class dim, or
-        class probabilities (floats) of the input's shape.
-    weight: optional (C,) weight per class; ignore_index: class-index targets only;
-    reduction: 'none' (gradient of loss.sum()), 'mean' or 'sum';
-    label_smoothing: eps in [0, 1].
-    Returns an array of the input's shape and dtype.
+    Arguments are those of ``cross_entropy`` (see ``xent.numpy.cross_entropy``).
+
+    Args:
+        input: logits (C,), (N, C) or (N, C, d1, ..., dk), classes in dim 1 (dim 0 for (C,)).
+        target: class indices of the input's shape without the class dim, or
+            class probabilities (floats) of the input's shape.
+        weight: optional (C,) weight per class.
+        ignore_index: class-index targets only.
+        reduction: 'none' (gradient of loss.sum()), 'mean' or 'sum'.
+        label_smoothing: eps in [0, 1].
+
+    Returns:
+        An array of the input's shape and dtype.
     """
     x, compute_dtype = as_float_array("input", input)
     check_reduction(reduction)
@@ -243,19 +251,27 @@ def _scalar(value):
 
 
 def numerical_grad(f, x, eps=None):
-    """Central-difference gradient of a scalar function f at x.
+    r"""Central-difference gradient of a scalar function f at x.
 
-    g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / ((x_i + h_i) - (x_i - h_i)),
+    .. math::
+
+        g_i = \frac{f(\mathbf x + h_i \mathbf e_i) - f(\mathbf x - h_i \mathbf e_i)}
+                   {(x_i + h_i) - (x_i - h_i)},
+
     dividing by the distance between the two points as stored in float64, so
-    the rounding of x_i +- h_i costs nothing. The error is O(h^2) from the
-    curvature of f plus O(machine eps |f| / h) from rounding f; the default step
-    h_i = cbrt(machine eps) * max(1, |x_i|) ~ 6e-6 * max(1, |x_i|) balances the
-    two, leaving about 1e-10 relative error for smooth f. Chapter 4.
+    the rounding of :math:`x_i \pm h_i` costs nothing. The error is :math:`O(h^2)` from the
+    curvature of f plus :math:`O(u \lvert f\rvert / h)` from rounding f (:math:`u` the machine
+    epsilon); the default step :math:`h_i = u^{1/3} \max(1, \lvert x_i\rvert)
+    \approx 6 \cdot 10^{-6} \max(1, \lvert x_i\rvert)` balances the two, leaving about 1e-10
+    relative error for smooth f. Chapter 4.
 
-    f: maps a float64 array of x's shape to a scalar.
-    x: the point, any shape (converted to float64; never modified).
-    eps: a fixed step h for every element, instead of the default.
-    Returns a float64 array of x's shape.
+    Args:
+        f: maps a float64 array of x's shape to a scalar.
+        x: the point, any shape (converted to float64; never modified).
+        eps: a fixed step h for every element, instead of the default.
+
+    Returns:
+        A float64 array of x's shape.
     """
     x = _float64_array(x)
     if eps is None:
@@ -288,9 +304,10 @@ class GradientCheck:
 
 
 def check_gradient(f, grad_f, x, eps=None, rtol=1e-6):
-    """Compare a gradient function with central differences at x.
+    r"""Compare a gradient function with central differences at x.
 
-    The error of each element is relative: |a - n| / max(|a|, |n|, tiny), with
+    The error of each element is relative,
+    :math:`\lvert a - n\rvert / \max(\lvert a\rvert, \lvert n\rvert, \text{tiny})`, with
     a = grad_f(x), n = numerical_grad(f, x, eps) and tiny the smallest normal
     float64, which only keeps 0 / 0 away (two exact zeros agree: error 0).
     Relative error suits gradients whose entries differ by orders of magnitude;
@@ -298,10 +315,15 @@ def check_gradient(f, grad_f, x, eps=None, rtol=1e-6):
     estimate is rounding noise (say 1e-11): that reads as error 1, so look at
     ``max_abs_error`` too before blaming grad_f. Chapter 4.
 
-    f: scalar function of an array; grad_f: its claimed gradient, an array of
-    x's shape; x: the point; eps: step, as in ``numerical_grad``;
-    rtol: the largest relative error that passes.
-    Returns a ``GradientCheck``; ``print`` it for a one-line verdict.
+    Args:
+        f: scalar function of an array.
+        grad_f: its claimed gradient, an array of x's shape.
+        x: the point.
+        eps: step, as in ``numerical_grad``.
+        rtol: the largest relative error that passes.
+
+    Returns:
+        A ``GradientCheck``; ``print`` it for a one-line verdict.
     """
     check_positive("rtol", rtol)
     x = _float64_array(x)

@@ -110,11 +110,14 @@ def calibration_bins(probs, labels, n_bins=10):
 
 
 def expected_calibration_error(probs, labels, n_bins=10):
-    """Expected calibration error: ECE = sum_b (n_b / N) |acc_b - conf_b|.
+    r"""Expected calibration error,
+    :math:`\mathrm{ECE} = \sum_b \frac{n_b}{N} \lvert \mathrm{acc}_b - \mathrm{conf}_b\rvert`.
 
-    probs: (N, C) predicted class probabilities (rows sum to 1).
-    labels: (N,) integer true classes in [0, C).
-    n_bins: number of equal-width confidence bins on [0, 1].
+    Args:
+        probs: (N, C) predicted class probabilities (rows sum to 1).
+        labels: (N,) integer true classes in [0, C).
+        n_bins: number of equal-width confidence bins on [0, 1].
+
     Each prediction goes to the bin of its confidence (largest probability);
     n_b is the bin's size, acc_b the fraction of its predictions whose argmax is
     the label, conf_b its mean confidence; empty bins add nothing. 0 means

@@ -120,11 +120,15 @@ def _grid(x, default, name):
 def function_and_derivative(f, df, x=None, name="f", ax=None):
     """Plot ``f`` (solid) and its derivative ``df`` (dashed) on one axes.
 
-    f, df: callables mapping an array of inputs to an array of the same shape.
-    x: the 1-D grid of inputs; default ``numpy.linspace(-5, 5, 501)``.
-    name: how the legend names the function, e.g. ``"tanh"`` or ``r"$\\sigma$"``;
-        the legend reads ``name(x)`` and ``name′(x)``.
-    Returns the axes. Chapter 1 draws every activation this way.
+    Args:
+        f: callable mapping an array of inputs to an array of the same shape.
+        df: its derivative, the same kind of callable.
+        x: the 1-D grid of inputs; default ``numpy.linspace(-5, 5, 501)``.
+        name: how the legend names the function, e.g. ``"tanh"`` or ``r"$\\sigma$"``;
+            the legend reads ``name(x)`` and ``name′(x)``.
+
+    Returns:
+        The axes. Chapter 1 draws every activation this way.
     """
     x = _grid(x, np.linspace(-5.0, 5.0, 501), "x")
     y = _values_on_grid(f, x, "f")
@@ -141,15 +145,19 @@ def function_and_derivative(f, df, x=None, name="f", ax=None):
 def losses_vs_margin(losses, margins=None, ax=None, derivative=False):
     """Plot margin-based losses, or their derivatives, against the margin m = y·s.
 
-    losses: dict label -> callable mapping an array of margins to an array of
-        losses of the same shape, e.g. ``{"logistic": lambda m: np.log1p(np.exp(-m))}``.
-        For a label y in {-1, +1} and a score s, the margin y·s is positive
-        when the prediction is right.
-    margins: 1-D grid of margins; default ``numpy.linspace(-3, 3, 601)``.
-    derivative: plot d loss / d m instead, by central differences on the grid
-        (``numpy.gradient``, second order at the ends too), so a kink shows
-        as a step.
-    Returns the axes. Chapters 7 and 8 compare losses this way.
+    For a label y in {-1, +1} and a score s, the margin y·s is positive when the prediction
+    is right.
+
+    Args:
+        losses: dict label -> callable mapping an array of margins to an array of
+            losses of the same shape, e.g. ``{"logistic": lambda m: np.log1p(np.exp(-m))}``.
+        margins: 1-D grid of margins; default ``numpy.linspace(-3, 3, 601)``.
+        derivative: plot d loss / d m instead, by central differences on the grid
+            (``numpy.gradient``, second order at the ends too), so a kink shows
+            as a step.
+
+    Returns:
+        The axes. Chapters 7 and 8 compare losses this way.
     """
     if not losses:
         raise ValueError("losses must be a non-empty dict label -> callable; got an empty one")
@@ -169,13 +177,16 @@ def losses_vs_margin(losses, margins=None, ax=None, derivative=False):
 def training_curves(histories, metrics=("loss", "accuracy"), axes=None):
     """Plot per-epoch metrics of several training runs, one subplot per metric.
 
-    histories: dict run name -> dict metric name -> list of per-epoch values,
-        e.g. ``{"logits + CE": {"loss": [...], "accuracy": [...]}}``; every run
-        must record every metric in ``metrics``. Epochs are numbered from 1.
-    metrics: names of the metrics to plot, in subplot order.
-    axes: a sequence of ``len(metrics)`` axes to draw on; default a new figure.
-    Returns ``(fig, axes)`` with ``axes`` a 1-D array of Axes. A run keeps its
-    colour across subplots. Chapters 3, 6 and 7 compare training runs this way.
+    Args:
+        histories: dict run name -> dict metric name -> list of per-epoch values,
+            e.g. ``{"logits + CE": {"loss": [...], "accuracy": [...]}}``; every run
+            must record every metric in ``metrics``. Epochs are numbered from 1.
+        metrics: names of the metrics to plot, in subplot order.
+        axes: a sequence of ``len(metrics)`` axes to draw on; default a new figure.
+
+    Returns:
+        ``(fig, axes)`` with ``axes`` a 1-D array of Axes. A run keeps its colour across
+        subplots. Chapters 3, 6 and 7 compare training runs this way.
     """
     if not histories:
         raise ValueError("histories must be a non-empty dict run -> metrics; got an empty one")
@@ -285,17 +296,20 @@ def simplex_heatmap(
 ):
     """Draw the values of ``f`` over the 3-class probability simplex as a triangle.
 
-    The vertex labelled ``labels[k]`` is the one-hot vector e_k; a point q is
-    drawn at q1·corner1 + q2·corner2 + q3·corner3 (barycentric coordinates).
-    f: callable mapping an (M, 3) array of probability vectors, all strictly
-        inside the simplex, to (M,) values, e.g. ``lambda q: -np.log(q) @ p``
-        for the cross-entropy H(p, q) at a fixed p.
-    resolution: each edge is cut into this many parts; f is evaluated at the
-        centroids of the resolution² small triangles.
-    marker: an optional probability 3-vector to mark with a star (e.g. the
-        minimiser p).
-    Returns the axes (its x and y axes are hidden: only the triangle means
-    anything). Chapter 2.
+    The vertex labelled ``labels[k]`` is the one-hot vector e_k; a point p is
+    drawn at p1·corner1 + p2·corner2 + p3·corner3 (barycentric coordinates).
+
+    Args:
+        f: callable mapping an (M, 3) array of probability vectors, all strictly
+            inside the simplex, to (M,) values, e.g. ``lambda p: -np.log(p) @ q``
+            for the cross-entropy H(q, p) of the model p at a fixed target q.
+        resolution: each edge is cut into this many parts; f is evaluated at the
+            centroids of the resolution² small triangles.
+        marker: an optional probability 3-vector to mark with a star (e.g. the
+            minimiser q).
+
+    Returns:
+        The axes, with its x and y axes hidden (only the triangle means anything). Chapter 2.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int | np.integer):
         raise ValueError(f"resolution must be an integer >= 1; got {resolution!r}")

@@ -346,10 +346,12 @@ def _cross_entropy_losses(rows, targets, reduction):
 def cross_entropy(input, target, reduction="none"):
     """Cross-entropy loss -log softmax(input)[target], correctly rounded to float64.
 
-    input: logits of shape (C,) or (N, C), float16/32/64 (converted exactly), no NaN.
-    target: integer class indices in [0, C), of shape () or (N,).
-    reduction: 'none' -> (N,) losses (or a 0-d array for (C,) input);
-        'sum' -> their sum; 'mean' -> their mean (NaN for N = 0, as in PyTorch).
+    Args:
+        input: logits of shape (C,) or (N, C), float16/32/64 (converted exactly), no NaN.
+        target: integer class indices in [0, C), of shape () or (N,).
+        reduction: 'none' gives (N,) losses (or a 0-d array for (C,) input);
+            'sum' their sum; 'mean' their mean (NaN for N = 0, as in PyTorch).
+
     The sum and mean are of the exact losses, rounded once. Losses follow the
     module docstring's infinities: a -inf target logit gives +inf, a +inf
     target logit NaN. Chapters 3 and 5.
@@ -391,17 +393,22 @@ def cross_entropy(input, target, reduction="none"):
 
 
 def ulp_error(computed, exact, dtype=np.float64):
-    """Elementwise |computed - exact| / ulp(exact): the error in units in the last place.
+    r"""Elementwise :math:`\lvert c - e\rvert / \operatorname{ulp}(e)`: the error of a computed
+    value :math:`c` in units in the last place of the exact value :math:`e`. Chapter 5.
 
-    computed, exact: arrays of the same (or broadcastable) shape; ``exact`` is
-        typically a correctly rounded result of this module, so a correctly
-        rounded ``computed`` scores 0 and a faithful one at most 1.
-    dtype: the format whose ulp is the unit; ulp(v) = numpy.spacing(|v|) in that
-        format (the gap from |v| to the next larger number; 2^-1074 at 0 in
-        float64). With dtype=numpy.float32, ``exact`` is first rounded to float32.
-    Returns a float64 array: 0 where the two are equal (equal infinities and
-    two NaNs included), inf where one is infinite or NaN and the other is not.
-    Chapter 5.
+    Args:
+        computed: an array.
+        exact: an array of the same (or a broadcastable) shape; typically a correctly rounded
+            result of this module, so a correctly rounded ``computed`` scores 0 and a faithful
+            one at most 1.
+        dtype: the format whose ulp is the unit; :math:`\operatorname{ulp}(v)` is
+            ``numpy.spacing(abs(v))`` in that format (the gap from :math:`\lvert v\rvert` to the
+            next larger number; :math:`2^{-1074}` at 0 in float64). With dtype=numpy.float32,
+            ``exact`` is first rounded to float32.
+
+    Returns:
+        A float64 array, 0 where the two are equal (equal infinities and two NaNs included)
+        and inf where one is infinite or NaN and the other is not.
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float16, np.float32, np.float64):

@@ -24,7 +24,7 @@ __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "msle_loss"]
 
 
 def mse_loss(input, target, reduction="mean"):
-    """Mean squared error, loss_i = (x_i - y_i)^2, then ``reduction``.
+    r"""Mean squared error, :math:`\ell_i = (x_i - y_i)^2`, then ``reduction``.
 
     Args:
         input: floating array, any shape.
@@ -42,7 +42,7 @@ def mse_loss(input, target, reduction="mean"):
 
 
 def l1_loss(input, target, reduction="mean"):
-    """Mean absolute error, loss_i = |x_i - y_i|, then ``reduction``.
+    r"""Mean absolute error, :math:`\ell_i = \lvert x_i - y_i\rvert`, then ``reduction``.
 
     Args:
         input: floating array, any shape.
@@ -67,10 +67,12 @@ def _smooth_l1(d, beta):
 
 
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
-    """Smooth L1 loss, then ``reduction``. With d = x_i - y_i:
+    r"""Smooth L1 loss, then ``reduction``. With :math:`d = x_i - y_i`:
 
-        loss_i = 0.5 d^2 / beta   if |d| < beta
-                 |d| - 0.5 beta   otherwise
+    .. math::
+
+        \ell_i = \begin{cases} 0.5\, d^2 / \beta & \text{if } \lvert d\rvert < \beta \\
+                 \lvert d\rvert - 0.5\, \beta & \text{otherwise} \end{cases}
 
     Quadratic near 0, linear (slope 1) in the tails; beta = 0 gives l1_loss.
 
@@ -93,10 +95,12 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
-    """Huber loss, then ``reduction``. With d = x_i - y_i:
+    r"""Huber loss, then ``reduction``. With :math:`d = x_i - y_i`:
 
-        loss_i = 0.5 d^2                 if |d| < delta
-                 delta (|d| - 0.5 delta)  otherwise
+    .. math::
+
+        \ell_i = \begin{cases} 0.5\, d^2 & \text{if } \lvert d\rvert < \delta \\
+                 \delta\,(\lvert d\rvert - 0.5\, \delta) & \text{otherwise} \end{cases}
 
     Quadratic near 0, linear (slope delta) in the tails: huber_loss(delta) =
     delta * smooth_l1_loss(beta=delta).
@@ -130,7 +134,8 @@ def _check_above_minus_one(name, x):
 
 
 def msle_loss(input, target, reduction="mean"):
-    """Mean squared log error, loss_i = (log(1 + x_i) - log(1 + y_i))^2, then ``reduction``.
+    r"""Mean squared log error, :math:`\ell_i = (\log(1 + x_i) - \log(1 + y_i))^2`, then
+    ``reduction``.
 
     No PyTorch twin. The squared error of log1p(input) against log1p(target): it
     weighs relative errors, for positive quantities such as counts or prices.

@@ -88,10 +88,10 @@ def _tanh_softplus(x):
 
 
 def sigmoid(input):
-    """Logistic sigmoid, sigma(x) = 1 / (1 + exp(-x)), elementwise.
+    r"""Logistic sigmoid, :math:`\sigma(x) = 1 / (1 + e^{-x})`, elementwise.
 
     Computed as 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, with
-    e = exp(-|x|), so it never overflows; sigmoid(-inf) = 0 and sigmoid(inf) = 1.
+    :math:`e = e^{-\lvert x\rvert}`, so it never overflows; sigmoid(-inf) = 0 and sigmoid(inf) = 1.
     Gradient sigma(x) (1 - sigma(x)).
 
     Args:
@@ -105,9 +105,11 @@ def sigmoid(input):
 
 
 def logsigmoid(input):
-    """Log of the sigmoid, log sigma(x) = -log(1 + exp(-x)) = -softplus(-x), elementwise.
+    r"""Log of the sigmoid,
+    :math:`\log\sigma(x) = -\log(1 + e^{-x}) = -\operatorname{softplus}(-x)`, elementwise.
 
-    Computed as min(x, 0) - log1p(exp(-|x|)): exact for large |x| (logsigmoid(-1e4)
+    Computed as :math:`\min(x, 0) - \operatorname{log1p}(e^{-\lvert x\rvert})`: exact for large
+    :math:`\lvert x\rvert` (logsigmoid(-1e4)
     = -1e4, where log(sigmoid(x)) would give -inf). Gradient sigma(-x).
 
     Args:
@@ -121,12 +123,14 @@ def logsigmoid(input):
 
 
 def tanh(input):
-    """Hyperbolic tangent, tanh(x) = (e^x - e^-x) / (e^x + e^-x) = 2 sigmoid(2x) - 1.
+    r"""Hyperbolic tangent, :math:`\tanh x = (e^x - e^{-x}) / (e^x + e^{-x}) = 2\sigma(2x) - 1`.
 
     ``torch.tanh`` is an elementary op and would be allowed here; this version is
     built from ``expm1`` instead, to show the identity with the sigmoid:
-    tanh(x) = sign(x) (1 - e^(-2|x|)) / (1 + e^(-2|x|)), written as -m / (2 + m)
-    with m = expm1(-2|x|) so that it stays accurate near 0 (within a few ulps of
+    :math:`\tanh x = \operatorname{sign}(x)\,(1 - e^{-2\lvert x\rvert}) / (1 + e^{-2\lvert
+    x\rvert})`, written as -m / (2 + m)
+    with :math:`m = \operatorname{expm1}(-2\lvert x\rvert)` so that it stays accurate near 0
+    (within a few ulps of
     ``torch.tanh`` everywhere). Gradient 1 - tanh(x)^2.
 
     Args:
@@ -140,7 +144,8 @@ def tanh(input):
 
 
 def relu(input):
-    """Rectified linear unit, relu(x) = max(x, 0), elementwise (NaN stays NaN).
+    r"""Rectified linear unit, :math:`\operatorname{relu}(x) = \max(x, 0)`, elementwise (NaN stays
+    NaN).
 
     Gradient 1 for x > 0 and 0 for x <= 0 (0 at the kink, as in PyTorch).
 
@@ -155,7 +160,8 @@ def relu(input):
 
 
 def relu6(input):
-    """ReLU capped at 6, relu6(x) = min(max(x, 0), 6), elementwise (NaN stays NaN).
+    r"""ReLU capped at 6, :math:`\operatorname{relu6}(x) = \min(\max(x, 0), 6)`, elementwise (NaN
+    stays NaN).
 
     Gradient 1 for 0 < x < 6 and 0 elsewhere, including at the kinks 0 and 6.
 
@@ -170,7 +176,7 @@ def relu6(input):
 
 
 def leaky_relu(input, negative_slope=0.01):
-    """Leaky ReLU: x for x > 0, negative_slope * x otherwise, elementwise.
+    r"""Leaky ReLU: :math:`x` for :math:`x > 0`, ``negative_slope * x`` otherwise, elementwise.
 
     Gradient 1 for x > 0 and negative_slope for x <= 0.
 
@@ -188,7 +194,7 @@ def leaky_relu(input, negative_slope=0.01):
 
 
 def elu(input, alpha=1.0):
-    """Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.
+    r"""Exponential linear unit: :math:`x` for :math:`x > 0`, :math:`\alpha (e^x - 1)` otherwise.
 
     The negative branch uses ``expm1`` (accurate near 0) of min(x, 0) (which
     cannot overflow, so no inf reaches the gradient); elu(-inf) = -alpha.
@@ -208,13 +214,14 @@ def elu(input, alpha=1.0):
 
 
 def prelu(input, weight):
-    """Parametric ReLU: x for x > 0, a_c * x otherwise, with a learned slope a per channel.
+    r"""Parametric ReLU: :math:`x` for :math:`x > 0`, :math:`a_c x` otherwise, with a learned slope
+    :math:`a_c` per channel :math:`c`.
 
     Differentiable in ``input`` and in ``weight`` (the gradient of a_c is the sum
     of the upstream gradient times x over the elements x <= 0 of channel c).
 
     Args:
-        input: floating tensor of shape (N, C, *) (the channels are dim 1), or of
+        input: floating tensor of shape ``(N, C, *)`` (the channels are dim 1), or of
             0 or 1 dims (one channel).
         weight: tensor of the same dtype as ``input``, of shape () or (1,) (one
             slope shared by all channels) or (C,) (one slope per channel).
@@ -241,7 +248,8 @@ def prelu(input, weight):
 
 
 def silu(input):
-    """Sigmoid linear unit, silu(x) = x * sigmoid(x), elementwise (swish with beta = 1).
+    r"""Sigmoid linear unit, :math:`\operatorname{silu}(x) = x\,\sigma(x)`, elementwise (swish with
+    :math:`\beta = 1`).
 
     silu(-inf) is NaN (-inf * 0), as in PyTorch. Gradient sigma(x) (1 + x (1 - sigma(x))).
 
@@ -256,7 +264,8 @@ def silu(input):
 
 
 def swish(input, beta=1.0):
-    """Swish, swish(x) = x * sigmoid(beta * x), elementwise; swish(x, 1) = silu(x).
+    r"""Swish, :math:`\operatorname{swish}(x) = x\,\sigma(\beta x)`, elementwise; ``swish(x, 1) ==
+    silu(x)``.
 
     No PyTorch twin. beta = 0 gives x / 2, and beta -> inf approaches relu.
 
@@ -288,9 +297,12 @@ def swish(input, beta=1.0):
 
 
 def mish(input):
-    """Mish, mish(x) = x * tanh(softplus(x)) = x ((1 + e^x)^2 - 1) / ((1 + e^x)^2 + 1), elementwise.
+    r"""Mish,
+    :math:`\operatorname{mish}(x) = x \tanh(\operatorname{softplus}(x)) = x\,\frac{(1 + e^x)^2 -
+    1}{(1 + e^x)^2 + 1}`, elementwise.
 
-    tanh(softplus(x)) is computed from n = exp(-|x|) <= 1 in a form without
+    :math:`\tanh(\operatorname{softplus}(x))` is computed from
+    :math:`n = e^{-\lvert x\rvert} \le 1` in a form without
     cancellation or overflow (see ``_tanh_softplus``).
 
     mish(-inf) is NaN (-inf * 0), as in PyTorch.
@@ -306,10 +318,12 @@ def mish(input):
 
 
 def softplus(input, beta=1.0, threshold=20.0):
-    """Softplus, softplus(x) = log(1 + exp(beta * x)) / beta, elementwise, a smooth relu.
+    r"""Softplus, :math:`\operatorname{softplus}(x) = \log(1 + e^{\beta x}) / \beta`, elementwise,
+    a smooth relu.
 
     As in PyTorch, the function reverts to x where beta * x > threshold. Below
-    the threshold it is computed as (max(z, 0) + log1p(exp(-|z|))) / beta with
+    the threshold it is computed as
+    :math:`(\max(z, 0) + \operatorname{log1p}(e^{-\lvert z\rvert})) / \beta` with
     z = beta * x, which never overflows (PyTorch overflows to inf there when the
     threshold is large, say softplus(100.0) in float32 with threshold 1000).
     Gradient sigmoid(beta * x), and 1 above the threshold.
@@ -330,7 +344,8 @@ def softplus(input, beta=1.0, threshold=20.0):
 
 
 def gelu(input, approximate="none"):
-    """Gaussian error linear unit, gelu(x) = x * Phi(x), with Phi the standard normal CDF.
+    r"""Gaussian error linear unit, :math:`\operatorname{gelu}(x) = x\,\Phi(x)`, with :math:`\Phi`
+    the standard normal CDF.
 
     approximate='none': Phi(x) = erfc(-x / sqrt(2)) / 2 (the same as (1 + erf(x / sqrt(2))) / 2,
     written with erfc so that it keeps its digits for negative x).
