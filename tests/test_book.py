@@ -427,3 +427,64 @@ def test_api_appendix_documents_every_public_function():
         if f"xent.{name}" not in documented:
             missing.append(f"xent.{name}")
     assert not missing, f"chapters/a4_api.md does not document: {missing}"
+
+
+def quick_answer_snippets():
+    text = (CHAPTERS / "quick_answers.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.M | re.S)
+
+
+def test_quick_answers_are_many_and_each_has_code_and_evidence():
+    text = (CHAPTERS / "quick_answers.md").read_text(encoding="utf-8")
+    questions = re.findall(r"^\*\*(.+?\?)\*\*", text, flags=re.M)
+    assert len(questions) >= 25, f"only {len(questions)} quick answers"
+    for block in re.split(r"^\*\*", text, flags=re.M)[1:]:
+        question = block.split("**")[0]
+        assert "Evidence: {ref}`" in block or "Evidence:\n{ref}`" in block, (
+            f"the answer to {question!r} links no section")
+        assert "```python" in block, f"the answer to {question!r} has no line of code"
+
+
+def test_quick_answers_code_runs_and_says_what_the_prose_says():
+    """Every snippet runs as written, and the values the answers quote are the ones it computes."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    snippets = quick_answer_snippets()
+    assert len(snippets) >= 25
+    spaces = []
+    for code in snippets:
+        torch.manual_seed(0)
+        namespace = {"torch": torch, "nn": nn, "F": F}
+        exec(compile(code, "quick_answers.md", "exec"), namespace)
+        spaces.append(namespace)
+
+    def space_with(name, where):
+        return next(ns for ns, code in zip(spaces, snippets, strict=True)
+                    if where in code and name in ns)
+
+    guess = space_with("loss", "torch.zeros(1, C)")["loss"]
+    assert round(guess.item(), 3) == 2.303 and round(math.log(1000), 3) == 6.908
+    same = space_with("same", "F.one_hot(indices, 3)")
+    assert torch.allclose(same["loss"], same["same"])
+    seq = space_with("same", "logits.transpose(1, 2)")
+    assert torch.allclose(seq["loss"], seq["same"])
+    two = space_with("same", "torch.sigmoid(z[:, 1] - z[:, 0])")
+    assert torch.allclose(two["p1"], two["same"])
+    z = torch.tensor([0.0, -200.0])
+    assert torch.log(torch.softmax(z, 0))[1] == -math.inf
+    assert torch.log_softmax(z, 0)[1] == -200.0
+    assert torch.log_softmax(torch.tensor([1000.0, 0.0]), 0).tolist() == [0.0, -1000.0]
+    assert round(torch.logsumexp(torch.tensor([1000.0, 1000.0]), 0).item(), 3) == 1000.693
+    assert torch.log(torch.exp(torch.tensor([1000.0, 1000.0])).sum()) == math.inf
+    grad = space_with("p_minus_y", "p_minus_y")
+    assert torch.allclose(grad["z"].grad, grad["p_minus_y"].float())
+    mse = space_with("z", "confidently wrong")
+    assert round(mse["z"].grad.item(), 4) == -0.0007
+    kl = space_with("gap", "kl_div(log_p, q")
+    q = kl["q"]
+    assert torch.allclose(kl["gap"], -(q * q.log()).sum())
+    assert space_with("best_epoch", "best_epoch")["best_epoch"] == 1
+    weighted = space_with("loss_fn", "inverse frequency")
+    assert torch.allclose((weighted["weight"] * weighted["counts"]).sum(), weighted["counts"].sum())
