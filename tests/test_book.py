@@ -443,6 +443,9 @@ def test_quick_answers_are_many_and_each_has_code_and_evidence():
         assert "Evidence: {ref}`" in block or "Evidence:\n{ref}`" in block, (
             f"the answer to {question!r} links no section")
         assert "```python" in block, f"the answer to {question!r} has no line of code"
+    wide = [line for code in quick_answer_snippets() for line in code.splitlines()
+            if len(line) > COLUMN]
+    assert not wide, f"quick-answer code wider than {COLUMN} characters: {wide}"
 
 
 def test_quick_answers_code_runs_and_says_what_the_prose_says():
