@@ -491,3 +491,93 @@ def test_quick_answers_code_runs_and_says_what_the_prose_says():
     assert space_with("best_epoch", "best_epoch")["best_epoch"] == 1
     weighted = space_with("loss_fn", "inverse frequency")
     assert torch.allclose((weighted["weight"] * weighted["counts"]).sum(), weighted["counts"].sum())
+
+# --- Editorial rules: what a reader of the site sees -------------------------------------------
+
+COLUMN = 79  # characters of code the content column shows without scrolling (desktop and print)
+CHAPTER_NOTEBOOKS = sorted(CHAPTERS.glob("[0-9]*.ipynb"))
+HIDDEN_TAGS = {"remove-cell", "remove-input"}
+DIFFICULTY = re.compile(r"\*Difficulty: (routine|medium|hard)\.\*")
+SOURCE_LABEL = re.compile(r"\bC(?:[1-9]|[1-3]\d)\b|[-_]c\d+\b")
+
+
+def shown_text(output):
+    """The text an output shows: printed text, or the plain repr of a value with no richer form."""
+    if output["output_type"] == "stream":
+        return "".join(output["text"])
+    data = output.get("data", {})
+    if "text/plain" in data and not set(data) & {"text/html", "image/png", "text/latex"}:
+        return "".join(data["text/plain"])
+    return ""
+
+
+def test_code_and_printed_text_fit_the_column(notebook):
+    """Code and printed text at most COLUMN characters wide: they show without a sideways scroll."""
+    path, nb = notebook
+    wide = []
+    for i, cell in enumerate(code_cells(nb)):
+        if set(cell["metadata"].get("tags", [])) & {"remove-cell"}:
+            continue
+        if "remove-input" not in cell["metadata"].get("tags", []):
+            wide += [f"cell {i} code: {line!r}" for line in "".join(cell["source"]).splitlines()
+                     if len(line) > COLUMN]
+        for output in cell.get("outputs", []):
+            wide += [f"cell {i} output: {line!r}" for line in shown_text(output).splitlines()
+                     if len(line) > COLUMN]
+    assert not wide, (
+        f"{path.name}: {len(wide)} lines wider than {COLUMN} characters:\n" + "\n".join(wide[:20])
+    )
+
+
+def test_reader_sees_no_glue_calls(notebook):
+    """Glue calls are book plumbing: they live in cells the site removes (notebooks run them)."""
+    path, nb = notebook
+    shown = [i for i, cell in enumerate(code_cells(nb))
+             if re.search(r"\bglue\(", "".join(cell["source"]))
+             and not set(cell["metadata"].get("tags", [])) & HIDDEN_TAGS]
+    assert not shown, (
+        f"{path.name}: code cells {shown} call glue in a cell the site shows (tag them"
+        " remove-cell, or move the glue calls into a tagged cell)"
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTER_NOTEBOOKS, ids=lambda p: p.name)
+def test_main_path_fits_twenty_minutes(path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import main_path_words
+    finally:
+        sys.path.pop(0)
+    words = main_path_words.count(path)
+    assert words <= main_path_words.LIMIT, (
+        f"{path.name}: the main path has {words} words, more than {main_path_words.LIMIT}; move"
+        " depth into 'Going deeper' dropdowns, exercises or an appendix"
+        " (python tools/main_path_words.py --sections shows where the words are)"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")), ids=lambda p: p.name)
+def test_every_exercise_states_its_difficulty_the_same_way(path):
+    """Each exercise opens with '*Difficulty: routine.*' (or medium, hard); titles stay clean."""
+    for text in markdown_texts(path):
+        for match in re.finditer(r"^(`{3,}|:{3,})\{exercise(?:-start)?\}([^\n]*)\n((?::[^\n]*\n)*)"
+                                 r"\s*([^\n]*)", text, flags=re.M):
+            title, first_line = match.group(2).strip(), match.group(4).strip()
+            assert not re.search(r"\((routine|medium|hard)\)", title), (
+                f"{path.name}: exercise '{title}' carries its difficulty in the title")
+            assert DIFFICULTY.fullmatch(first_line), (
+                f"{path.name}: exercise '{title}' must open with '*Difficulty: routine.*'"
+                f" (or medium, hard), not {first_line[:60]!r}")
+
+
+@pytest.mark.parametrize("path", CHAPTER_NOTEBOOKS, ids=lambda p: p.name)
+def test_chapters_do_not_show_source_material_labels(path):
+    """'C9' means something only to the authors; chapters say the claim in words and link the
+    misconceptions appendix, whose own numbering is the one place such labels appear."""
+    nb = load_notebook(path)
+    for i, cell in enumerate(nb["cells"]):
+        text = "".join(cell["source"])
+        text = re.sub(r"\$\$.*?\$\$|\$[^$\n]+\$", " ", text, flags=re.S)  # C_2 etc. in math
+        match = SOURCE_LABEL.search(text)
+        assert not match, f"{path.name} cell {i}: source-material label {match.group(0)!r} near " \
+            f"{text[max(0, match.start() - 40):match.end() + 20]!r}"

@@ -41,7 +41,7 @@ LAUNCH_FLAGS = [
 PAGES = sorted(
     p.relative_to(SITE).as_posix()
     for p in SITE.rglob("*.html")
-    if not p.relative_to(SITE).parts[0].startswith("_") or p.relative_to(SITE).parts[0] == "_modules"
+    if (top := p.relative_to(SITE).parts[0]) == "_modules" or not top.startswith("_")
 ) if SITE.is_dir() else []
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
