@@ -285,15 +285,17 @@ def simplex_heatmap(
 ):
     """Draw the values of ``f`` over the 3-class probability simplex as a triangle.
 
-    The vertex labelled ``labels[k]`` is the one-hot vector e_k; a point q is
-    drawn at q1·corner1 + q2·corner2 + q3·corner3 (barycentric coordinates).
+    The vertex labelled ``labels[k]`` is the one-hot vector e_k; a point p is
+    drawn at p1·corner1 + p2·corner2 + p3·corner3 (barycentric coordinates).
     f: callable mapping an (M, 3) array of probability vectors, all strictly
-        inside the simplex, to (M,) values, e.g. ``lambda q: -np.log(q) @ p``
-        for the cross-entropy H(p, q) at a fixed p.
+        inside the simplex, to (M,) values, e.g. ``lambda p: -np.log(p) @ q``
+        for the cross-entropy H(q, p) of the models p at a fixed target q.
+    labels: the names of the three vertices (pass ``("$p_1$", "$p_2$",
+        "$p_3$")`` when the points are models p).
     resolution: each edge is cut into this many parts; f is evaluated at the
         centroids of the resolution² small triangles.
     marker: an optional probability 3-vector to mark with a star (e.g. the
-        minimiser p).
+        minimiser q).
     Returns the axes (its x and y axes are hidden: only the triangle means
     anything). Chapter 2.
     """
