@@ -302,7 +302,9 @@ def simplex_heatmap(
     Args:
         f: callable mapping an (M, 3) array of probability vectors, all strictly
             inside the simplex, to (M,) values, e.g. ``lambda p: -np.log(p) @ q``
-            for the cross-entropy H(q, p) of the model p at a fixed target q.
+            for the cross-entropy H(q, p) of the models p at a fixed target q.
+        labels: the names of the three vertices (pass ``("$p_1$", "$p_2$", "$p_3$")``
+            when the points are models p).
         resolution: each edge is cut into this many parts; f is evaluated at the
             centroids of the resolution² small triangles.
         marker: an optional probability 3-vector to mark with a star (e.g. the
