@@ -581,3 +581,23 @@ def test_chapters_do_not_show_source_material_labels(path):
         match = SOURCE_LABEL.search(text)
         assert not match, f"{path.name} cell {i}: source-material label {match.group(0)!r} near " \
             f"{text[max(0, match.start() - 40):match.end() + 20]!r}"
+
+
+# One notation for the book (chapters/a3_notation.md): C classes; the target q comes first in
+# H(q, p) and KL(q || p), the model p second. Only chapter 2's lesson on asymmetry writes the
+# reversed order on purpose.
+REVERSED_ORDER = re.compile(
+    r"H\((?:\\mathbf\s*)?p\s*,\s*(?:\\mathbf\s*)?q\)|\\mathrm\{KL\}\((?:\\mathbf\s*)?p\s*\\,?\\\|")
+K_CLASSES = re.compile(r"\$K\$ classes|\\sum_\{k\s*=\s*1\}\^\{?K\}?|k = 1, \\dots, K\b")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")), ids=lambda p: p.name)
+def test_one_notation_for_classes_targets_and_models(path):
+    for text in markdown_texts(path):
+        match = K_CLASSES.search(text)
+        assert not match, f"{path.name}: the number of classes is C, not K: {match.group(0)!r}"
+        if path.name != "02_entropy.ipynb":
+            match = REVERSED_ORDER.search(text)
+            assert not match, (
+                f"{path.name}: {match.group(0)!r} puts the model first; the book writes the target"
+                " q first: H(q, p), KL(q || p)")
