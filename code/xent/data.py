@@ -198,7 +198,7 @@ def _compose(pool_X, pool_y, n_images, n_slots, blank, rng):
     return X, digit, Y
 
 
-def digit_sets(seed=0, n_slots=3, blank=0.25, n_train=3000, n_val=1000, n_test=1000,
+def digit_sets(seed=0, n_slots=3, blank=0.25, n_train=2000, n_val=1000, n_test=1000,
                dtype=np.float32):
     """Strips of ``n_slots`` digits side by side, labelled with the set of digits present.
 
