@@ -211,3 +211,79 @@ def test_blob_centres_are_the_class_means_of_blobs():
     for k in range(5):
         # the sample mean of 4000 points with sd 0.5 is within 0.05 of the centre
         np.testing.assert_allclose(X[y == k].mean(axis=0), centres[k], atol=0.05)
+
+
+# --- digit_sets ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def strips():
+    return data.digit_sets(n_train=300, n_val=100, n_test=100, dtype=np.float64)
+
+
+def test_digit_sets_shapes_and_dtypes(strips):
+    for part, n in (("train", 300), ("val", 100), ("test", 100)):
+        X, y, Y = (getattr(strips, f"{k}_{part}") for k in ("X", "y", "Y"))
+        assert X.shape == (n, 192) and X.dtype == np.float64
+        assert y.shape == (n, 3) and y.dtype == np.int64
+        assert Y.shape == (n, 10) and Y.dtype == np.float64
+        assert X.min() >= 0 and X.max() <= 1
+    assert strips.label_names == tuple("0123456789")
+
+
+def test_digit_sets_labels_are_the_digits_placed(strips, full):
+    X_full, y_full = full
+    for part in ("train", "val", "test"):
+        X, y, Y = (getattr(strips, f"{k}_{part}") for k in ("X", "y", "Y"))
+        for n in range(len(y)):
+            placed = {int(d) for d in y[n] if d >= 0}
+            assert set(np.flatnonzero(Y[n]).tolist()) == placed
+            cells = X[n].reshape(8, 3, 8).transpose(1, 0, 2).reshape(3, 64)
+            for cell, digit in zip(cells, y[n], strict=True):
+                if digit < 0:  # a blank cell is all zeros
+                    assert not cell.any()
+                else:  # a real image of that digit, taken from scikit-learn's set
+                    same = np.all(X_full == cell, axis=1)
+                    assert same.any() and digit in y_full[same]
+
+
+def test_digit_sets_vary_in_size_and_blank_zero_fills_every_cell():
+    counts = data.digit_sets(n_train=2000, n_val=1, n_test=1).Y_train.sum(axis=1)
+    assert set(np.unique(counts).tolist()) == {0, 1, 2, 3}
+    full_strips = data.digit_sets(blank=0.0, n_train=200, n_val=1, n_test=1)
+    assert np.all(full_strips.y_train >= 0)
+
+
+def test_digit_sets_test_cells_are_not_training_cells():
+    split = data.digit_sets(n_slots=1, blank=0.0, n_train=2000, n_val=1, n_test=500)
+    train = {row.tobytes() for row in split.X_train}
+    # a handful of scikit-learn's digits are exact duplicates of each other, so allow a few
+    shared = sum(row.tobytes() in train for row in split.X_test)
+    assert shared <= 5
+
+
+def test_digit_sets_are_deterministic_and_depend_on_the_seed():
+    a = data.digit_sets(seed=4, n_train=50, n_val=10, n_test=10)
+    b = data.digit_sets(seed=4, n_train=50, n_val=10, n_test=10)
+    c = data.digit_sets(seed=5, n_train=50, n_val=10, n_test=10)
+    for field in ("X_train", "y_train", "Y_train", "X_test", "Y_val"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert not np.array_equal(a.X_train, c.X_train)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_slots": 0}, r"n_slots must be an integer >= 1; got 0"),
+        ({"n_slots": 9}, r"n_slots must be an integer in \[1, 8\]; got 9"),
+        ({"n_slots": 2.0}, "n_slots must be an integer"),
+        ({"blank": 1.0}, r"blank must be in \[0, 1\); got 1.0"),
+        ({"blank": -0.5}, "blank must be in"),
+        ({"n_train": 0}, "n_train must be an integer >= 1; got 0"),
+        ({"n_test": -3}, "n_test must be an integer >= 1"),
+        ({"dtype": np.int32}, "dtype must be float16, float32 or float64"),
+    ],
+)
+def test_digit_sets_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.digit_sets(**kwargs)

@@ -119,6 +119,15 @@ def test_mlp_refuses_bad_output_counts(n_outputs):
         mlp(n_outputs)
 
 
+def test_mlp_takes_other_input_widths():
+    from xent.training import mlp
+
+    net = mlp(10, n_inputs=192)
+    assert net(torch.zeros(2, 192, dtype=torch.float64)).shape == (2, 10)
+    with pytest.raises(ValueError, match="n_inputs must be an integer >= 1; got 0"):
+        mlp(3, n_inputs=0)
+
+
 def test_mlp_refuses_other_dtypes():
     from xent.training import mlp
 

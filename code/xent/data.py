@@ -3,6 +3,9 @@
 - ``digits``             scikit-learn's bundled 8x8 handwritten digits, 10 classes
                          (chapters 3, 6, 8)
 - ``digits_multilabel``  the same images with four non-exclusive yes/no attributes
+                         (derived from the digit, so a function of one class)
+- ``digit_sets``         strips of several digits side by side, labelled with the
+                         set of digits present: labels that vary independently
                          (chapter 7)
 - ``blobs``              2-D Gaussian blobs, for pictures of decision regions (chapters 3, 4)
 
@@ -18,8 +21,8 @@ import numpy as np
 
 from ._checks import check_positive
 
-__all__ = ["Split", "MultiLabelSplit", "ATTRIBUTES", "digits", "digits_multilabel", "blobs",
-           "blob_centres"]
+__all__ = ["Split", "MultiLabelSplit", "ATTRIBUTES", "digits", "digits_multilabel",
+           "digit_sets", "blobs", "blob_centres"]
 
 N_PIXELS = 64  # 8 x 8 images, flattened row by row
 
@@ -51,7 +54,8 @@ class MultiLabelSplit(Split):
     """A ``Split`` whose images also carry multi-hot attribute targets.
 
     Y_*: (n, A) multi-hot targets, Y[i, a] = 1 when image i has attribute
-    ``label_names[a]``; y_* still holds the digit, for reference.
+    ``label_names[a]``; y_* still holds the digit, for reference (for
+    ``digit_sets``: the digit in each slot, shape (n, slots), -1 if blank).
     """
 
     Y_train: np.ndarray
@@ -179,6 +183,69 @@ def digits_multilabel(seed=0, test_fraction=0.25, val_fraction=0.2, dtype=np.flo
     return MultiLabelSplit(
         X[train], y[train], X[val], y[val], X[test], y[test],
         Y_train=Y[train], Y_val=Y[val], Y_test=Y[test], label_names=tuple(ATTRIBUTES),
+    )
+
+
+def _compose(pool_X, pool_y, n_images, n_slots, blank, rng):
+    """``n_images`` strips of ``n_slots`` cells drawn from one pool of 8x8 images."""
+    picks = rng.integers(len(pool_y), size=(n_images, n_slots))
+    empty = rng.random((n_images, n_slots)) < blank
+    digit = np.where(empty, -1, pool_y[picks])
+    cells = pool_X[picks].reshape(n_images, n_slots, 8, 8)
+    cells = np.where(empty[:, :, None, None], 0, cells).astype(pool_X.dtype)
+    # the cells side by side: 8 rows of 8 * n_slots pixels, flattened row by row
+    X = cells.transpose(0, 2, 1, 3).reshape(n_images, N_PIXELS * n_slots)
+    Y = np.zeros((n_images, 10), dtype=pool_X.dtype)
+    rows = np.repeat(np.arange(n_images), n_slots)
+    present = digit.ravel() >= 0
+    Y[rows[present], digit.ravel()[present]] = 1
+    return X, digit, Y
+
+
+def digit_sets(seed=0, n_slots=3, blank=0.25, n_train=2000, n_val=1000, n_test=1000,
+               dtype=np.float32):
+    """Strips of ``n_slots`` digits side by side, labelled with the set of digits present.
+
+    A multi-label data set whose labels vary independently of each other (unlike
+    ``digits_multilabel``, whose attributes are a function of one digit). Each
+    image is ``n_slots`` cells of 8x8 pixels in a row; each cell is left blank
+    (all zeros) with probability ``blank`` and otherwise holds a digit image drawn
+    uniformly at random. Label d is 1 when the digit d appears in at least one
+    cell, so an image has 0 to ``n_slots`` labels. The cells of the training,
+    validation and test strips come from disjoint sets of scikit-learn's digits
+    (``digits(seed, test_fraction=0.25, val_fraction=0.2)``), so no handwritten
+    digit of the test strips was seen in training.
+
+    seed: seeds ``numpy.random.default_rng``; the same arguments give identical
+        arrays on every machine.
+    n_slots: cells per image, an integer in [1, 8].
+    blank: probability that a cell is empty, in [0, 1).
+    n_train, n_val, n_test: number of strips in each set (integers >= 1).
+    dtype: floating dtype of pixels and targets (float16, float32 or float64).
+    Returns a ``MultiLabelSplit``: X_* of shape (n, 64 * n_slots), pixels in
+    [0, 1], 8 rows of 8 * n_slots pixels flattened row by row; y_* of shape
+    (n, n_slots), int64, the digit in each cell (-1 if blank); Y_* of shape
+    (n, 10), multi-hot in ``dtype``; label_names ("0", ..., "9"). Chapter 7.
+    """
+    _check_int("n_slots", n_slots, 1)
+    if n_slots > 8:
+        raise ValueError(f"n_slots must be an integer in [1, 8]; got {n_slots!r}")
+    if not (0 <= blank < 1):
+        raise ValueError(f"blank must be in [0, 1); got {blank!r}")
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        _check_int(name, value, 1)
+    dtype = _check_dtype(dtype)
+    pools = digits(seed=seed, test_fraction=0.25, val_fraction=0.2, dtype=dtype)
+    rng = np.random.default_rng([seed, n_slots])
+    out = {}
+    for part, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        pool_X, pool_y = getattr(pools, f"X_{part}"), getattr(pools, f"y_{part}")
+        out[part] = _compose(pool_X, pool_y, n, n_slots, blank, rng)
+    return MultiLabelSplit(
+        out["train"][0], out["train"][1], out["val"][0], out["val"][1],
+        out["test"][0], out["test"][1],
+        Y_train=out["train"][2], Y_val=out["val"][2], Y_test=out["test"][2],
+        label_names=tuple(str(d) for d in range(10)),
     )
 
 

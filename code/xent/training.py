@@ -16,13 +16,16 @@ __all__ = ["fit", "mlp"]
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
-def mlp(n_outputs=10, *, seed=0, softmax_layer=False, dtype=torch.float64):
+def mlp(n_outputs=10, *, seed=0, softmax_layer=False, dtype=torch.float64, n_inputs=64):
     """The practice chapters' network: 64 pixels -> 64 ReLU units -> ``n_outputs`` logits.
+
+    n_inputs: the number of input features, 64 (one 8x8 digit) by default;
+    chapter 7's strips of three digits (``xent.data.digit_sets``) have 192.
 
     ``torch.manual_seed(seed)`` is called first, so the same seed gives the same
     initial weights (and leaves PyTorch's global generator in the same state).
     softmax_layer: append ``nn.Softmax(dim=1)``, for the chapters that show what
-    goes wrong when a network ends in probabilities. Input (N, 64), output (N, n_outputs).
+    goes wrong when a network ends in probabilities. Input (N, n_inputs), output (N, n_outputs).
     dtype: of the weights. float64 by default: a float32 training run rounds
     differently on every CPU (SIMD width, BLAS kernels), and after thousands of
     steps the trained weights, and a test accuracy or two, differ in their
@@ -31,10 +34,12 @@ def mlp(n_outputs=10, *, seed=0, softmax_layer=False, dtype=torch.float64):
     """
     if not isinstance(n_outputs, int) or n_outputs < 1:
         raise ValueError(f"n_outputs must be an integer >= 1; got {n_outputs!r}")
+    if not isinstance(n_inputs, int) or n_inputs < 1:
+        raise ValueError(f"n_inputs must be an integer >= 1; got {n_inputs!r}")
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64; got {dtype!r}")
     torch.manual_seed(seed)
-    layers = [torch.nn.Linear(64, 64, dtype=dtype), torch.nn.ReLU(),
+    layers = [torch.nn.Linear(n_inputs, 64, dtype=dtype), torch.nn.ReLU(),
               torch.nn.Linear(64, n_outputs, dtype=dtype)]
     if softmax_layer:
         layers.append(torch.nn.Softmax(dim=1))
