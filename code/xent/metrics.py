@@ -192,7 +192,15 @@ def best_thresholds(y_true, scores):
     y_true, scores = _multilabel(y_true, scores, "scores")
     thresholds = np.empty(y_true.shape[1])
     for j in range(y_true.shape[1]):
-        candidates = np.unique(scores[:, j])
-        f1 = [f1_per_label(y_true[:, [j]], scores[:, [j]] >= t)[0] for t in candidates]
-        thresholds[j] = candidates[int(np.argmax(f1))]
+        # Rank by decreasing score: predicting scores >= s[k] selects the first k + 1
+        # examples, so one cumulative sum gives TP at every candidate at once.
+        order = np.argsort(-scores[:, j], kind="stable")
+        s, positive = scores[order, j], y_true[order, j]
+        true_pos = np.cumsum(positive)
+        last_of_value = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
+        predicted = last_of_value + 1
+        f1 = 2 * true_pos[last_of_value] / (predicted + positive.sum())  # 2TP / (2TP+FP+FN)
+        # candidates run from the largest score down; among ties the smallest wins
+        best = len(f1) - 1 - int(np.argmax(f1[::-1]))
+        thresholds[j] = s[last_of_value[best]]
     return thresholds
