@@ -137,6 +137,18 @@ def test_best_thresholds_maximise_f1_over_every_candidate(rng):
         assert best == pytest.approx(brute)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_best_thresholds_take_the_smallest_score_among_equally_good_ones(seed):
+    rng = np.random.default_rng(seed)
+    y_true = (rng.random((40, 4)) < rng.random(4)).astype(int)  # a column may have no 1
+    scores = np.round(rng.random((40, 4)), 1)  # many ties
+    thresholds = metrics.best_thresholds(y_true, scores)
+    for j in range(4):
+        candidates = np.unique(scores[:, j])  # ascending
+        f1 = [metrics.f1_per_label(y_true[:, [j]], scores[:, [j]] >= t)[0] for t in candidates]
+        assert thresholds[j] == candidates[int(np.argmax(f1))]
+
+
 def test_multilabel_shapes_and_values_are_checked():
     with pytest.raises(ValueError, match="same shape"):
         metrics.f1_per_label(np.zeros((3, 2)), np.zeros((3, 3)))
