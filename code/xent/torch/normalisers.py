@@ -89,14 +89,14 @@ def logsumexp(input, dim, keepdim=False):
     """
     x, compute_dtype = as_float_tensor("input", input)
     dims = normalise_dims(dim, x.ndim)
-    if x.ndim == 0:
-        return x.clone()
+    if x.ndim == 0:  # one entry: dim 0 names it
+        return logsumexp(x.reshape(1), 0, keepdim).reshape(())
     kept = [d for d in range(x.ndim) if d not in dims]
     kept_shape = [x.shape[d] for d in kept]
     rows = x.permute(kept + list(dims)).to(compute_dtype)
     rows = rows.reshape(kept_shape + [math.prod(x.shape[d] for d in dims)])
-    if rows.shape[-1] == 0:
-        result = rows.new_full(kept_shape, -math.inf)
+    if rows.shape[-1] == 0:  # log(0), still on the autograd graph (gradient 0)
+        result = rows.sum(dim=-1) - math.inf
     else:
         m, _, _, _, s = gaps_from_max(rows)
         # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
