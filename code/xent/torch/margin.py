@@ -97,7 +97,7 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
     check_finite("margin", margin)
     check_reduction(reduction)
     x, y, dtype = input_and_real_target(input, target, into_input_shape=False)
-    hinge = torch.where(x > margin, 0.0, margin - x)  # max(0, margin - x), slope -1 at x = margin
+    hinge = (margin - x).clamp_min(0)  # slope -1 at x = margin, 0 at a NaN x: as PyTorch
     loss = torch.where(y != 1, hinge, 0.0) + torch.where(y != -1, x, 0.0)
     return reduce_loss(loss, reduction).to(dtype)
 
