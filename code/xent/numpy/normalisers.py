@@ -24,51 +24,89 @@ from .._classification_checks import normalise_dim, normalise_dims
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
-def _gaps_from_max(x):
-    """Split ``x`` along its last axis around the row maximum.
+BLOCK = 1 << 15  # elements per block of rows: a block's temporaries stay in the CPU's cache
 
-    Returns ``(m, gap, gap_error, exps, s)``, each with the last axis kept:
+
+def _row_blocks(n_rows, row_length):
+    """Slices of ``range(n_rows)`` holding about ``BLOCK`` elements each (at least one row).
+
+    Working through the rows a block at a time lets the dozen passes of
+    ``_gaps_from_max`` run over cached memory instead of main memory.
+    """
+    step = max(1, BLOCK // max(row_length, 1))
+    return [slice(start, start + step) for start in range(0, n_rows, step)]
+
+
+def _gaps_from_max(x):
+    """Split ``x``, an ``(M, C)`` array, along its rows around the row maximum.
+
+    Returns ``(m, gap, gap_error, exps, s)``, each ``(M, C)`` or ``(M, 1)``:
     ``m = x_k``, the maximum (the first one, if it is tied);
     ``gap = fl(x - m)`` and ``gap_error = (x - m) - gap`` exactly (0 where x or m is infinite);
     ``exps = exp(x - m)``, corrected for the rounding of the gap, so ``exps[k] = 1``;
     ``s``, the sum of ``exps`` over every entry but ``k``.
     Call it inside ``np.errstate``: an infinite maximum gives ``inf - inf``.
     """
-    k = np.argmax(x, axis=-1, keepdims=True)  # a NaN counts as the maximum
-    m = np.take_along_axis(x, k, axis=-1)
+    rows = np.arange(x.shape[0])
+    k = np.argmax(x, axis=1)  # a NaN counts as the maximum
+    m = x[rows, k][:, None]
     gap = x - m
     # TwoSum: x - m == gap + gap_error exactly (Knuth, TAOCP vol. 2, section 4.2.2).
-    # (out= reuses the temporaries: these arrays are as large as the input.)
+    # (out= reuses the temporaries.)
     x_part = gap + m
     m_part = np.subtract(gap, x_part)
     gap_error = np.subtract(x, x_part, out=x_part)
     gap_error -= np.add(m, m_part, out=m_part)
-    np.copyto(gap_error, 0.0, where=np.isnan(gap_error))  # inf - inf where x or m is infinite
+    if np.isnan(gap_error.sum()):  # inf - inf where x or m is infinite: no error there
+        np.copyto(gap_error, 0.0, where=np.isnan(gap_error))
     exps = np.exp(gap, out=m_part)
     exps += exps * gap_error  # exp(gap + error) = exp(gap) * (1 + error), to within error**2
-    np.put_along_axis(exps, k, 0.0, axis=-1)  # leave out exactly one maximal entry...
-    s = exps.sum(axis=-1, keepdims=True)
-    np.put_along_axis(exps, k, 1.0, axis=-1)  # ...and put its exp(0) = 1 back
+    exps[rows, k] = 0.0  # leave out exactly one maximal entry...
+    s = exps.sum(axis=1, keepdims=True)
+    exps[rows, k] = 1.0  # ...and put its exp(0) = 1 back
     return m, gap, gap_error, exps, s
 
 
 def _along_last_axis(function, input, dim):
-    """Apply ``function(gap, gap_error, exps, s)`` to ``input`` with ``dim`` moved last.
+    """``function(gap, gap_error, exps, s, out)`` on ``input`` with ``dim`` moved last.
 
-    Handles the dtype (float16 is computed in float32) and PyTorch's rule that a
-    row whose maximum is +inf, or whose entries are all -inf, gives NaN throughout
-    (``x - m`` is ``inf - inf`` there).
+    ``function`` writes its result into ``out`` and may overwrite its other
+    arguments. Handles the dtype (float16 is computed in float32), works a block
+    of rows at a time, and applies PyTorch's rule that a row whose maximum is +inf,
+    or whose entries are all -inf, gives NaN throughout (``x - m`` is ``inf - inf``).
     """
     x, compute_dtype = as_float_array("input", input)
     dim = normalise_dim(dim, x.ndim)
     rows = np.moveaxis(x.reshape(x.shape or (1,)).astype(compute_dtype, copy=False), dim, -1)
     if rows.size == 0:
         return np.zeros_like(x)
+    result = np.empty(rows.shape, dtype=compute_dtype)
+    rows_2d, result_2d = rows.reshape(-1, rows.shape[-1]), result.reshape(-1, rows.shape[-1])
     with np.errstate(invalid="ignore", over="ignore"):
-        m, gap, gap_error, exps, s = _gaps_from_max(rows)
-        result = function(gap, gap_error, exps, s)
-        result[~np.isfinite(m[..., 0])] = np.nan
+        for block in _row_blocks(*rows_2d.shape):
+            m, gap, gap_error, exps, s = _gaps_from_max(rows_2d[block])
+            out = result_2d[block]
+            function(gap, gap_error, exps, s, out)
+            out[~np.isfinite(m[:, 0])] = np.nan
         return np.moveaxis(result, -1, dim).reshape(x.shape).astype(x.dtype, copy=False)
+
+
+def log_softmax_at(rows, indices):
+    """``log_softmax(rows, -1)[i, indices[i]]`` for an ``(M, C)`` array and ``(M,)`` indices.
+
+    The same arithmetic as ``log_softmax``, without writing its ``(M, C)`` result:
+    what ``cross_entropy`` needs for class-index targets.
+    """
+    picked = np.empty(rows.shape[0], dtype=rows.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for block in _row_blocks(*rows.shape):
+            m, gap, gap_error, _, s = _gaps_from_max(rows[block])
+            at = np.arange(gap.shape[0]), indices[block]
+            out = picked[block]
+            np.subtract(gap[at], np.log1p(s[:, 0]), out=out)
+            out += gap_error[at]
+            out[~np.isfinite(m[:, 0])] = np.nan
+    return picked
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -92,13 +130,14 @@ def logsumexp(input, dim, keepdim=False):
     kept_shape = [x.shape[d] for d in kept]
     rows = np.transpose(x, kept + list(dims)).astype(compute_dtype, copy=False)
     rows = rows.reshape(kept_shape + [math.prod(x.shape[d] for d in dims)])
-    if rows.shape[-1] == 0:
-        result = np.full(kept_shape, -np.inf, dtype=compute_dtype)
-    else:
+    result = np.full(kept_shape, -np.inf, dtype=compute_dtype)  # an empty row: log(0)
+    rows_2d, result_1d = rows.reshape(result.size, rows.shape[-1]), result.reshape(-1)
+    if rows.shape[-1] > 0:
         with np.errstate(invalid="ignore", over="ignore"):
-            m, _, _, _, s = _gaps_from_max(rows)
-            # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
-            result = np.where(np.isfinite(m), m + np.log1p(s), m)[..., 0]
+            for block in _row_blocks(*rows_2d.shape):
+                m, _, _, _, s = _gaps_from_max(rows_2d[block])
+                # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
+                result_1d[block] = np.where(np.isfinite(m), m + np.log1p(s), m)[:, 0]
     if keepdim:
         result = np.expand_dims(result, dims)
     with np.errstate(over="ignore"):  # float16 overflows to inf, as in PyTorch
@@ -117,9 +156,12 @@ def log_softmax(input, dim):
     Returns an array of the input's shape and dtype. A row whose maximum is +inf
     or whose entries are all -inf gives NaN, as in PyTorch.
     """
-    return _along_last_axis(
-        lambda gap, gap_error, exps, s: (gap - np.log1p(s)) + gap_error, input, dim
-    )
+
+    def log_p(gap, gap_error, exps, s, out):  # (gap - log1p(s)) + gap_error
+        np.subtract(gap, np.log1p(s), out=out)
+        out += gap_error
+
+    return _along_last_axis(log_p, input, dim)
 
 
 def softmax(input, dim):
@@ -135,4 +177,8 @@ def softmax(input, dim):
     to 1. A row whose maximum is +inf or whose entries are all -inf gives NaN, as
     in PyTorch.
     """
-    return _along_last_axis(lambda gap, gap_error, exps, s: exps / (1 + s), input, dim)
+
+    def p(gap, gap_error, exps, s, out):
+        np.divide(exps, 1 + s, out=out)
+
+    return _along_last_axis(p, input, dim)
