@@ -37,14 +37,50 @@ def _row_blocks(n_rows, row_length):
     return [slice(start, start + step) for start in range(0, n_rows, step)]
 
 
+def _two_sum(x, y):
+    """``(total, error)`` with ``total = fl(x + y)`` and ``x + y == total + error`` exactly.
+
+    Knuth's TwoSum (TAOCP vol. 2, section 4.2.2), elementwise.
+    """
+    total = x + y
+    y_part = total - x
+    return total, (x - (total - y_part)) + (y - y_part)
+
+
+def _row_sums(a):
+    """``a.sum(axis=1, keepdims=True)`` for an ``(M, C)`` array, as ``(sum, error)``.
+
+    A float64 sum of C terms can be off by several ulp (NumPy adds 8 running sums
+    of 16 terms each before it pairs them), the largest error of the normalisers
+    (Chapter 5). So in float64 the columns are added pairwise, each addition's
+    rounding error is recovered exactly by TwoSum, and the errors are added at the
+    end: ``sum + error`` is then the exact sum to within ``C * 2**-106`` relative
+    (``sum`` correctly rounded, ``error`` what rounding it left out). float32 (and
+    float16, computed in float32) keeps NumPy's sum, with ``error`` 0.
+    """
+    if a.dtype != np.float64:
+        total = a.sum(axis=1, keepdims=True)
+        return total, np.zeros_like(total)
+    errors = np.zeros((a.shape[0], 1))
+    while a.shape[1] > 1:
+        half = a.shape[1] // 2
+        total, error = _two_sum(a[:, :half], a[:, half : 2 * half])
+        errors += error.sum(axis=1, keepdims=True)
+        if a.shape[1] % 2:  # the odd column out joins the first
+            total[:, :1], error = _two_sum(total[:, :1], a[:, -1:])
+            errors += error
+        a = total
+    return _two_sum(a, errors)
+
+
 def _gaps_from_max(x):
     """Split ``x``, an ``(M, C)`` array, along its rows around the row maximum.
 
-    Returns ``(m, gap, gap_error, exps, s)``, each ``(M, C)`` or ``(M, 1)``:
+    Returns ``(m, gap, gap_error, exps, s, s_error)``, each ``(M, C)`` or ``(M, 1)``:
     ``m = x_k``, the maximum (the first one, if it is tied);
     ``gap = fl(x - m)`` and ``gap_error = (x - m) - gap`` exactly (0 where x or m is infinite);
     ``exps = exp(x - m)``, corrected for the rounding of the gap, so ``exps[k] = 1``;
-    ``s``, the sum of ``exps`` over every entry but ``k``.
+    ``s + s_error``, the sum of ``exps`` over every entry but ``k`` (see ``_row_sums``).
     Call it inside ``np.errstate``: an infinite maximum gives ``inf - inf``.
     """
     rows = np.arange(x.shape[0])
@@ -62,13 +98,18 @@ def _gaps_from_max(x):
     exps = np.exp(gap, out=m_part)
     exps += exps * gap_error  # exp(gap + error) = exp(gap) * (1 + error), to within error**2
     exps[rows, k] = 0.0  # leave out exactly one maximal entry...
-    s = exps.sum(axis=1, keepdims=True)
+    s, s_error = _row_sums(exps)
     exps[rows, k] = 1.0  # ...and put its exp(0) = 1 back
-    return m, gap, gap_error, exps, s
+    return m, gap, gap_error, exps, s, s_error
+
+
+def _log1p(s, s_error):
+    """``(log1p(s), correction)``: ``log1p(s + s_error)`` to first order in ``s_error``."""
+    return np.log1p(s), s_error / (1 + s)
 
 
 def _along_last_axis(function, input, dim):
-    """``function(gap, gap_error, exps, s, out)`` on ``input`` with ``dim`` moved last.
+    """``function(gap, gap_error, exps, s, s_error, out)`` on ``input``, ``dim`` moved last.
 
     ``function`` writes its result into ``out`` and may overwrite its other
     arguments. Handles the dtype (float16 is computed in float32), works a block
@@ -84,9 +125,9 @@ def _along_last_axis(function, input, dim):
     rows_2d, result_2d = rows.reshape(-1, rows.shape[-1]), result.reshape(-1, rows.shape[-1])
     with np.errstate(invalid="ignore", over="ignore"):
         for block in _row_blocks(*rows_2d.shape):
-            m, gap, gap_error, exps, s = _gaps_from_max(rows_2d[block])
+            m, gap, gap_error, exps, s, s_error = _gaps_from_max(rows_2d[block])
             out = result_2d[block]
-            function(gap, gap_error, exps, s, out)
+            function(gap, gap_error, exps, s, s_error, out)
             out[~np.isfinite(m[:, 0])] = np.nan
         return np.moveaxis(result, -1, dim).reshape(x.shape).astype(x.dtype, copy=False)
 
@@ -100,11 +141,13 @@ def log_softmax_at(rows, indices):
     picked = np.empty(rows.shape[0], dtype=rows.dtype)
     with np.errstate(invalid="ignore", over="ignore"):
         for block in _row_blocks(*rows.shape):
-            m, gap, gap_error, _, s = _gaps_from_max(rows[block])
+            m, gap, gap_error, _, s, s_error = _gaps_from_max(rows[block])
+            log1p_s, correction = _log1p(s[:, 0], s_error[:, 0])
             at = np.arange(gap.shape[0]), indices[block]
             out = picked[block]
-            np.subtract(gap[at], np.log1p(s[:, 0]), out=out)
-            out += gap_error[at]
+            np.subtract(gap_error[at], correction, out=out)  # the small terms first
+            out -= log1p_s
+            out += gap[at]
             out[~np.isfinite(m[:, 0])] = np.nan
     return picked
 
@@ -135,9 +178,10 @@ def logsumexp(input, dim, keepdim=False):
     if rows.shape[-1] > 0:
         with np.errstate(invalid="ignore", over="ignore"):
             for block in _row_blocks(*rows_2d.shape):
-                m, _, _, _, s = _gaps_from_max(rows_2d[block])
+                m, _, _, _, s, s_error = _gaps_from_max(rows_2d[block])
+                log1p_s, correction = _log1p(s, s_error)
                 # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
-                result_1d[block] = np.where(np.isfinite(m), m + np.log1p(s), m)[:, 0]
+                result_1d[block] = np.where(np.isfinite(m), (correction + log1p_s) + m, m)[:, 0]
     if keepdim:
         result = np.expand_dims(result, dims)
     with np.errstate(over="ignore"):  # float16 overflows to inf, as in PyTorch
@@ -157,9 +201,11 @@ def log_softmax(input, dim):
     or whose entries are all -inf gives NaN, as in PyTorch.
     """
 
-    def log_p(gap, gap_error, exps, s, out):  # (gap - log1p(s)) + gap_error
-        np.subtract(gap, np.log1p(s), out=out)
-        out += gap_error
+    def log_p(gap, gap_error, exps, s, s_error, out):  # the small terms first
+        log1p_s, correction = _log1p(s, s_error)
+        np.subtract(gap_error, correction, out=out)
+        out -= log1p_s
+        out += gap
 
     return _along_last_axis(log_p, input, dim)
 
@@ -178,7 +224,7 @@ def softmax(input, dim):
     in PyTorch.
     """
 
-    def p(gap, gap_error, exps, s, out):
-        np.divide(exps, 1 + s, out=out)
+    def p(gap, gap_error, exps, s, s_error, out):
+        np.divide(exps, (1 + s) + s_error, out=out)
 
     return _along_last_axis(p, input, dim)
