@@ -27,7 +27,7 @@ from .._classification_checks import (
     target_out_of_range,
 )
 from ._tensors import as_float_tensor, reduce_loss
-from .normalisers import log_softmax
+from .normalisers import log_softmax, row_sums, two_sum
 
 __all__ = [
     "nll_loss",
@@ -136,6 +136,7 @@ def _softmax_parts(logits, target, weight, smoothing):
         return logits.new_zeros(logits.shape), zeros[:, None], zeros, zeros, zeros
     exps = torch.empty_like(logits)
     maxima, s = logits.new_empty(n_rows, 1), logits.new_empty(n_rows, 1)
+    s_error = logits.new_empty(n_rows, 1)
     target_gap, target_error = logits.new_empty(n_rows, 1), logits.new_empty(n_rows, 1)
     gap_sum = logits.new_empty(n_rows) if smoothing > 0 else None
     block = max(1, _BLOCK_ELEMENTS // n_classes)
@@ -162,10 +163,14 @@ def _softmax_parts(logits, target, weight, smoothing):
         torch.addcmul(scratch, scratch, e, out=e)  # exp(gap) * (1 + error)
         # s leaves out one maximal entry: sign(gap) is -1 below the maximum, 0 at it.
         signs = gap.sign_()
-        below_max = -torch.mul(e, signs, out=scratch).sum(dim=1, keepdim=True)
-        torch.add(below_max, n_classes - 1 + signs.sum(dim=1, keepdim=True), out=s[rows])
-    # A row whose maximum is +inf, or that is all -inf, is NaN, as in PyTorch.
-    log1p_s = s.log1p_().masked_fill_(~maxima.isfinite(), math.nan)
+        below_max, below_max_error = row_sums(torch.mul(e, signs, out=scratch).neg_())
+        extra_maxima = n_classes - 1 + signs.sum(dim=1, keepdim=True)
+        s[rows], extra_error = two_sum(below_max, extra_maxima)
+        s_error[rows] = below_max_error + extra_error
+    # log1p(s + s_error) to first order; a row whose maximum is +inf, or that is all
+    # -inf, is NaN, as in PyTorch.
+    correction = (s_error / (1 + s)).nan_to_num_(0.0, 0.0, 0.0)
+    log1p_s = s.log1p_().add_(correction).masked_fill_(~maxima.isfinite(), math.nan)
     return exps, log1p_s, target_gap[:, 0], target_error[:, 0], gap_sum
 
 
@@ -191,7 +196,7 @@ class _CrossEntropyWithIndices(torch.autograd.Function):
         share = eps / n_classes if n_classes else math.nan  # no classes: NaN, as PyTorch
         parts = _softmax_parts(logits, target, weight, eps)
         exps, log1p_s, target_gap, target_error, gap_sum = parts
-        log_p_target = (target_gap - log1p_s[:, 0]) + target_error  # as in log_softmax
+        log_p_target = (target_error - log1p_s[:, 0]) + target_gap  # as in log_softmax
         w_target = logits.new_ones(n_rows) if weight is None else weight[target]
         w_target = w_target.masked_fill(ignored, 0)
         loss = (-(w_target * log_p_target)).masked_fill(ignored, 0)
