@@ -154,7 +154,7 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def log_softmax(input, dim):
-    """log(softmax(input)) along ``dim``, accurate to a few ulp (Chapters 4 and 5).
+    """log(softmax(input)) along ``dim``, within 1 ulp in float64 (Chapters 4 and 5).
 
     ``log_softmax(x)_i = (x_i - m) - log1p(sum_{j != k} exp(x_j - m))``, ``m = x_k = max x``.
 
