@@ -107,9 +107,16 @@ def _gaps_from_max(x):
     return m, gap, gap_error, exps, s, s_error
 
 
-def _log1p(s, s_error):
-    """``(log1p(s), correction)``: ``log1p(s + s_error)`` to first order in ``s_error``."""
-    return np.log1p(s), s_error / (1 + s)
+def _minus_log1p(small, s, s_error, out):
+    """``out = (small - correction) - log1p(s)``, where ``log1p(s) + correction`` is
+    ``log1p(s + s_error)`` to first order; the small terms first. (No correction
+    outside float64, where ``s_error`` is 0.) Returns ``out``."""
+    if s.dtype == np.float64:
+        np.subtract(small, s_error / (1 + s), out=out)
+        out -= np.log1p(s)
+    else:
+        np.subtract(small, np.log1p(s), out=out)
+    return out
 
 
 def _along_last_axis(function, input, dim):
@@ -146,11 +153,8 @@ def log_softmax_at(rows, indices):
     with np.errstate(invalid="ignore", over="ignore"):
         for block in _row_blocks(*rows.shape):
             m, gap, gap_error, _, s, s_error = _gaps_from_max(rows[block])
-            log1p_s, correction = _log1p(s[:, 0], s_error[:, 0])
             at = np.arange(gap.shape[0]), indices[block]
-            out = picked[block]
-            np.subtract(gap_error[at], correction, out=out)  # the small terms first
-            out -= log1p_s
+            out = _minus_log1p(gap_error[at], s[:, 0], s_error[:, 0], picked[block])
             out += gap[at]
             out[~np.isfinite(m[:, 0])] = np.nan
     return picked
@@ -183,9 +187,9 @@ def logsumexp(input, dim, keepdim=False):
         with np.errstate(invalid="ignore", over="ignore"):
             for block in _row_blocks(*rows_2d.shape):
                 m, _, _, _, s, s_error = _gaps_from_max(rows_2d[block])
-                log1p_s, correction = _log1p(s, s_error)
+                log1p_s = -_minus_log1p(0.0, s, s_error, np.empty_like(s))
                 # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
-                result_1d[block] = np.where(np.isfinite(m), (correction + log1p_s) + m, m)[:, 0]
+                result_1d[block] = np.where(np.isfinite(m), log1p_s + m, m)[:, 0]
     if keepdim:
         result = np.expand_dims(result, dims)
     with np.errstate(over="ignore"):  # float16 overflows to inf, as in PyTorch
@@ -206,9 +210,7 @@ def log_softmax(input, dim):
     """
 
     def log_p(gap, gap_error, exps, s, s_error, out):  # the small terms first
-        log1p_s, correction = _log1p(s, s_error)
-        np.subtract(gap_error, correction, out=out)
-        out -= log1p_s
+        _minus_log1p(gap_error, s, s_error, out)
         out += gap
 
     return _along_last_axis(log_p, input, dim)
