@@ -15,10 +15,13 @@ the rounding error (exactly, by Knuth's TwoSum) so ``exp(x_j - m)`` can be corre
 In float64 the sum ``s`` is also kept exactly as a pair of floats (``_row_sums``), and
 ``log1p`` is corrected for the part rounding left out. With the small terms added
 first, the three are within 1 ulp of the correctly rounded value (faithful;
-tests/test_accuracy.py). Rows are processed a cache-sized block at a time.
+tests/test_accuracy.py). Rows are processed a cache-sized block at a time, the blocks
+of a large input in threads (NumPy itself is single-threaded).
 """
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -28,17 +31,29 @@ from .._classification_checks import normalise_dim, normalise_dims
 __all__ = ["softmax", "log_softmax", "logsumexp"]
 
 
-BLOCK = 1 << 15  # elements per block of rows: a block's temporaries stay in the CPU's cache
+BLOCK = 1 << 18  # elements per block of rows (1 MiB of float32): its passes stay in the cache
+PARALLEL_ELEMENTS = 1 << 20  # inputs at least this large are shared among the CPUs
 
 
-def _row_blocks(n_rows, row_length):
-    """Slices of ``range(n_rows)`` holding about ``BLOCK`` elements each (at least one row).
+def _for_each_block(work, n_rows, row_length):
+    """Call ``work(rows)`` for slices of ``range(n_rows)`` of about ``BLOCK`` elements each.
 
     Working through the rows a block at a time lets the dozen passes of
-    ``_gaps_from_max`` run over cached memory instead of main memory.
+    ``_gaps_from_max`` run over cached memory instead of main memory. The blocks
+    are independent (each writes its own rows of the result), so a large input
+    is shared among the CPUs in threads, as PyTorch shares its kernels; NumPy
+    releases the GIL inside its loops. The result does not depend on the split.
     """
     step = max(1, BLOCK // max(row_length, 1))
-    return [slice(start, start + step) for start in range(0, n_rows, step)]
+    blocks = [slice(start, start + step) for start in range(0, n_rows, step)]
+    workers = min(len(blocks), os.cpu_count() or 1)
+    if n_rows * row_length < PARALLEL_ELEMENTS or workers < 2:
+        for block in blocks:
+            work(block)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in pool.map(work, blocks):  # (re-raises a worker's exception)
+            pass
 
 
 def _two_sum(x, y):
@@ -134,12 +149,16 @@ def _along_last_axis(function, input, dim):
         return np.zeros_like(x)
     result = np.empty(rows.shape, dtype=compute_dtype)
     rows_2d, result_2d = rows.reshape(-1, rows.shape[-1]), result.reshape(-1, rows.shape[-1])
-    with np.errstate(invalid="ignore", over="ignore"):
-        for block in _row_blocks(*rows_2d.shape):
+
+    def work(block):
+        with np.errstate(invalid="ignore", over="ignore"):  # (per thread)
             m, gap, gap_error, exps, s, s_error = _gaps_from_max(rows_2d[block])
             out = result_2d[block]
             function(gap, gap_error, exps, s, s_error, out)
             out[~np.isfinite(m[:, 0])] = np.nan
+
+    _for_each_block(work, *rows_2d.shape)
+    with np.errstate(over="ignore"):  # float16 overflows to inf, as in PyTorch
         return np.moveaxis(result, -1, dim).reshape(x.shape).astype(x.dtype, copy=False)
 
 
@@ -150,13 +169,16 @@ def log_softmax_at(rows, indices):
     what ``cross_entropy`` needs for class-index targets.
     """
     picked = np.empty(rows.shape[0], dtype=rows.dtype)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for block in _row_blocks(*rows.shape):
+
+    def work(block):
+        with np.errstate(invalid="ignore", over="ignore"):
             m, gap, gap_error, _, s, s_error = _gaps_from_max(rows[block])
             at = np.arange(gap.shape[0]), indices[block]
             out = _minus_log1p(gap_error[at], s[:, 0], s_error[:, 0], picked[block])
             out += gap[at]
             out[~np.isfinite(m[:, 0])] = np.nan
+
+    _for_each_block(work, *rows.shape)
     return picked
 
 
@@ -183,13 +205,16 @@ def logsumexp(input, dim, keepdim=False):
     rows = rows.reshape(kept_shape + [math.prod(x.shape[d] for d in dims)])
     result = np.full(kept_shape, -np.inf, dtype=compute_dtype)  # an empty row: log(0)
     rows_2d, result_1d = rows.reshape(result.size, rows.shape[-1]), result.reshape(-1)
-    if rows.shape[-1] > 0:
+
+    def work(block):
         with np.errstate(invalid="ignore", over="ignore"):
-            for block in _row_blocks(*rows_2d.shape):
-                m, _, _, _, s, s_error = _gaps_from_max(rows_2d[block])
-                log1p_s = -_minus_log1p(0.0, s, s_error, np.empty_like(s))
-                # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
-                result_1d[block] = np.where(np.isfinite(m), log1p_s + m, m)[:, 0]
+            m, _, _, _, s, s_error = _gaps_from_max(rows_2d[block])
+            log1p_s = -_minus_log1p(0.0, s, s_error, np.empty_like(s))
+            # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
+            result_1d[block] = np.where(np.isfinite(m), log1p_s + m, m)[:, 0]
+
+    if rows.shape[-1] > 0:
+        _for_each_block(work, *rows_2d.shape)
     if keepdim:
         result = np.expand_dims(result, dims)
     with np.errstate(over="ignore"):  # float16 overflows to inf, as in PyTorch
