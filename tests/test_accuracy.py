@@ -87,8 +87,8 @@ def adversarial_sets(rng):
     """Sets chosen to break one step each of the computation (issue 14)."""
     sets = {}
     # log p(max) = -log1p(s) close to -1e-300: 49 logits about 690 below the maximum.
-    x = rng.uniform(-2, 2, (100, 50))
-    x[:, 0] = x[:, 1:].max(axis=1) + 690.0 - np.log(50) + rng.uniform(-1, 1, 100)
+    x = rng.uniform(-2, 2, (60, 50))
+    x[:, 0] = x[:, 1:].max(axis=1) + 690.0 - np.log(50) + rng.uniform(-1, 1, 60)
     sets["near-certain, log p near -1e-300"] = x
     # Gaps x - m that float64 cannot hold (37.x minus 1e-3-sized numbers): exp magnifies it.
     x = rng.standard_normal((100, 20)) * 1e-3
@@ -96,14 +96,14 @@ def adversarial_sets(rng):
     sets["near-certain, inexact gaps"] = x
     # 999 equal terms: the plain float64 sum of their exponentials rounds the same way
     # each time and ends 4 ulp off.
-    x = -np.ones((100, 1000)) * rng.uniform(5, 40, (100, 1))
+    x = -np.ones((20, 1000)) * rng.uniform(5, 40, (20, 1))
     x[:, 0] = 0.0
     sets["one max, 999 equal others"] = x
     # Offsets from 1e3 to 1e15: the gaps are exact, the answer is the offset plus little.
     offsets = rng.choice([-1, 1], (100, 1)) * 10.0 ** rng.uniform(3, 15, (100, 1))
     sets["huge offsets (1e3 to 1e15)"] = rng.standard_normal((100, 10)) * 3 + offsets
-    sets["near ties, 3000 classes"] = 7.5 + rng.standard_normal((20, 3000)) * 1e-12
-    sets["5000 classes"] = rng.standard_normal((10, 5000)) * 4
+    sets["near ties, 3000 classes"] = 7.5 + rng.standard_normal((4, 3000)) * 1e-12
+    sets["5000 classes"] = rng.standard_normal((4, 5000)) * 4
     sets["magnitudes 1e-6 to 300"] = rng.choice([-1, 1], (100, 30)) * 10.0 ** rng.uniform(
         -6, 2.5, (100, 30)
     )
