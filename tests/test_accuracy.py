@@ -2,14 +2,21 @@
 
 Each input set is run through xent.numpy, xent.torch and PyTorch, and every result
 is compared with the correctly rounded value from xent.precise (mpmath). The error
-is measured in units in the last place (ulp) of the exact result. xent must stay
-within 4 ulp everywhere and be at least as accurate as PyTorch on every set.
+is measured in units in the last place (ulp) of the correctly rounded result. xent
+must be within 1 ulp of it everywhere (faithful rounding: the result is the
+correctly rounded value or one of its two neighbours).
 
-"At least as accurate" compares the maximum errors with a floor of 1 ulp: where
-both are faithfully rounded (at most 1 ulp off, as both logsumexps are: the last
-step m + log1p(s) rounds once more whatever log1p's own error), which of the two
-neighbouring floats each lands on is luck, and a set of a few rows can give
-PyTorch 0 and xent 1, or the reverse, with another seed.
+What it takes (xent.numpy.normalisers): the gap x - m is kept exactly as a pair
+of floats (TwoSum), the sum of the exponentials is added pairwise with every
+rounding error recovered (a plain float64 sum of 999 equal terms is off by 4 ulp),
+log1p gets the first-order correction for what rounding that sum left out, and the
+small terms are added first. Without these the errors reach 2 to 4 ulp; PyTorch's
+reach 1e15 ulp where its log(sum(exp)) rounds a near-certain probability to 1.
+
+Faithful is the honest limit here, not correctly rounded (0.5 ulp): exp and log1p
+are themselves rounded, and telling which neighbour is nearer would take extended
+precision throughout. Which of the two neighbours a result lands on is luck, so
+the table does not rank xent against PyTorch where both are within 1 ulp.
 
 The sets are well conditioned: logsumexp is not close to 0, where the sum
 m + log1p(s) cancels and no float64 algorithm can promise a few ulp (the relative
@@ -25,8 +32,7 @@ import xent.numpy as xn
 import xent.torch as xt
 from xent import precise
 
-MAX_ULP = 4
-FAITHFUL = 1  # ulp: below this, ranking two implementations is luck (see the docstring)
+FAITHFUL = 1  # ulp from the correctly rounded value: the bound xent meets
 FUNCTIONS = ["log_softmax", "logsumexp", "cross_entropy"]
 IMPLEMENTATIONS = ["xent.numpy", "xent.torch", "PyTorch"]
 
@@ -63,15 +69,49 @@ def input_sets():
     x[:, 0] = rng.standard_normal(200) * 3 + 10  # keep one finite entry per row
     sets["masked (-inf entries)"] = x
 
+    sets.update(adversarial_sets(rng))
     cases = {}
     for name, x in sets.items():
         targets = rng.integers(0, x.shape[1], x.shape[0])
         if name == "one dominant logit":
             targets[::2] = 0  # half the rows predict their class with near certainty
-        if name == "masked (-inf entries)":
+        if name in ("masked (-inf entries)", "60% masked"):
             targets = np.zeros(x.shape[0], dtype=np.int64)
+        if name.startswith("near-certain") or name == "one max, 999 equal others":
+            targets = np.argmax(x, axis=1)  # the loss is log1p(s), as small as 1e-300
         cases[name] = (x, targets)
     return cases
+
+
+def adversarial_sets(rng):
+    """Sets chosen to break one step each of the computation (issue 14)."""
+    sets = {}
+    # log p(max) = -log1p(s) close to -1e-300: 49 logits about 690 below the maximum.
+    x = rng.uniform(-2, 2, (60, 50))
+    x[:, 0] = x[:, 1:].max(axis=1) + 690.0 - np.log(50) + rng.uniform(-1, 1, 60)
+    sets["near-certain, log p near -1e-300"] = x
+    # Gaps x - m that float64 cannot hold (37.x minus 1e-3-sized numbers): exp magnifies it.
+    x = rng.standard_normal((100, 20)) * 1e-3
+    x[:, 0] = 37.0 + rng.random(100)
+    sets["near-certain, inexact gaps"] = x
+    # 999 equal terms: the plain float64 sum of their exponentials rounds the same way
+    # each time and ends 4 ulp off.
+    x = -np.ones((20, 1000)) * rng.uniform(5, 40, (20, 1))
+    x[:, 0] = 0.0
+    sets["one max, 999 equal others"] = x
+    # Offsets from 1e3 to 1e15: the gaps are exact, the answer is the offset plus little.
+    offsets = rng.choice([-1, 1], (100, 1)) * 10.0 ** rng.uniform(3, 15, (100, 1))
+    sets["huge offsets (1e3 to 1e15)"] = rng.standard_normal((100, 10)) * 3 + offsets
+    sets["near ties, 3000 classes"] = 7.5 + rng.standard_normal((4, 3000)) * 1e-12
+    sets["5000 classes"] = rng.standard_normal((4, 5000)) * 4
+    sets["magnitudes 1e-6 to 300"] = rng.choice([-1, 1], (100, 30)) * 10.0 ** rng.uniform(
+        -6, 2.5, (100, 30)
+    )
+    x = rng.standard_normal((100, 40)) * 5 + 12
+    x[rng.random((100, 40)) < 0.6] = -np.inf
+    x[:, 0] = 12 + rng.standard_normal(100)  # one finite entry per row, the target
+    sets["60% masked"] = x
+    return sets
 
 
 CASES = input_sets()
@@ -136,11 +176,20 @@ def test_report_max_ulp_errors(max_ulp_errors, record_property):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("name", CASES)
-def test_xent_is_within_4_ulp_and_no_worse_than_pytorch(max_ulp_errors, name, function):
+def test_xent_is_faithful(max_ulp_errors, name, function):
+    """Within 1 ulp of the correctly rounded value, on every set, in both backends."""
     row = max_ulp_errors[name, function]
     for implementation in ["xent.numpy", "xent.torch"]:
-        assert row[implementation] <= MAX_ULP, (implementation, row)
-        assert row[implementation] <= max(row["PyTorch"], FAITHFUL), (implementation, row)
+        assert row[implementation] <= FAITHFUL, (implementation, row)
+
+
+def test_the_equal_terms_set_defeats_a_plain_float64_sum():
+    """The set is a real test: summing the exponentials with NumPy's sum costs 4 ulp."""
+    x, t = CASES["one max, 999 equal others"]
+    shifted = x - x.max(axis=1, keepdims=True)
+    s = np.exp(shifted[:, 1:]).sum(axis=1)  # the maximum left out, as xent does
+    errors = precise.ulp_error(np.log1p(s), precise.cross_entropy(x, t, reduction="none"))
+    assert errors.max() >= 2
 
 
 def test_the_dominant_logit_set_defeats_the_textbook_formula():

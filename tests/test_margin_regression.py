@@ -150,15 +150,16 @@ def test_regression_losses_propagate_inf_and_nan_as_pytorch(backend, case):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_mixed_dtypes_are_promoted(backend):
-    """As PyTorch's mse_loss, l1_loss and smooth_l1_loss do. Its huber_loss, soft_margin_loss
-    and hinge_embedding_loss return the input's dtype instead; xent promotes in every loss."""
+    """As PyTorch's mse_loss, l1_loss and smooth_l1_loss do. Its huber_loss returns the
+    input's dtype instead; xent promotes there too (soft_margin_loss and hinge_embedding_loss
+    return the input's dtype, as PyTorch's: see the test below)."""
     pairs = [(torch.float32, torch.float64), (torch.float16, torch.float32)]
     pairs += [(torch.float64, torch.float16)]
     for input_dtype, target_dtype in pairs:
         x, y = sample((4, 5), input_dtype), sample((4, 5), target_dtype, seed=1)
         promoted = torch.promote_types(input_dtype, target_dtype)
-        for name in ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "soft_margin_loss"]:
-            target = labels((4, 5), target_dtype) if name == "soft_margin_loss" else y
+        for name in ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"]:
+            target = y
             expected = getattr(F, name)(x, target)
             if name in ["mse_loss", "l1_loss", "smooth_l1_loss"]:
                 assert expected.dtype == promoted
@@ -168,6 +169,41 @@ def test_mixed_dtypes_are_promoted(backend):
             oracle_dtype = min(expected.dtype, promoted, key=lambda d: torch.finfo(d).bits)
             tol = VALUE_TOL[oracle_dtype]
             assert_same(actual, expected.to(promoted), tol, (name, input_dtype))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["soft_margin_loss", "hinge_embedding_loss"])
+def test_real_valued_targets_broadcast_and_keep_the_input_dtype_as_in_pytorch(backend, name):
+    """PyTorch's formulas hold for any real y (log(1 + exp(-y x)); [y != 1] max(0, margin - x)
+    + [y != -1] x), the target broadcasts, and the result has the input's dtype."""
+    nan, inf = math.nan, math.inf
+    special = torch.tensor([-1.0, 1.0, 0.0, 0.5, -2.5, 3.0, nan, inf, -inf, 1.0])
+    for input_dtype, target_dtype in [
+        (torch.float64, torch.float64),
+        (torch.float32, torch.float64),
+    ]:
+        x = sample((3, 10), input_dtype).requires_grad_()
+        ys = [special.to(target_dtype), sample((3, 10), target_dtype, seed=2)]
+        for y in ys:
+            for reduction in ["none", "sum"]:
+                expected = getattr(F, name)(x, y, reduction=reduction)
+                actual = run(backend, name, x, y, reduction=reduction)
+                assert_same(actual, expected, VALUE_TOL[input_dtype], (name, y))
+                if backend == "torch" and reduction == "sum" and name == "hinge_embedding_loss":
+                    (ours,) = torch.autograd.grad(actual, x)
+                    (theirs,) = torch.autograd.grad(expected, x)
+                    assert_same(ours, theirs, GRAD_TOL[input_dtype], (name, y))
+    if name == "hinge_embedding_loss":  # broadcasts both ways
+        x, y = sample((1, 4), torch.float64), sample((3, 1), torch.float64)
+        assert_same(
+            run(backend, name, x, y, reduction="none"),
+            F.hinge_embedding_loss(x, y, reduction="none"),
+            VALUE_TOL[torch.float64],
+        )
+    with pytest.raises(ValueError, match="not broadcast"):
+        run(
+            backend, name, torch.ones(2, 3, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -520,16 +556,21 @@ def test_margin_identities(arrays, margin):
 LABEL_LOSSES = ["soft_margin_loss", "hinge_embedding_loss", "hinge_loss", "squared_hinge_loss"]
 LABEL_LOSSES += ["exponential_loss"]
 ELEMENTWISE = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "msle_loss"] + LABEL_LOSSES
+BROADCASTING = ["soft_margin_loss", "hinge_embedding_loss"]  # and any real target, as PyTorch
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_elementwise_losses_refuse_bad_arrays_and_reductions(backend, name):
     ones = torch.ones(2, 3, dtype=torch.float64)
-    with pytest.raises(
-        ValueError, match=r"same shape; got input \(2, 3\) and target \(3,\)"
-    ):  # PyTorch would broadcast
-        run(backend, name, ones, torch.ones(3, dtype=torch.float64))
+    if name in BROADCASTING:  # as PyTorch
+        with pytest.raises(ValueError, match=r"target of shape \(4,\) do(es)? not broadcast"):
+            run(backend, name, ones, torch.ones(4, dtype=torch.float64))
+    else:
+        with pytest.raises(
+            ValueError, match=r"same shape; got input \(2, 3\) and target \(3,\)"
+        ):  # PyTorch would broadcast
+            run(backend, name, ones, torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"reduction must be one of .*; got 'avg'"):
         run(backend, name, ones, ones, reduction="avg")
     with pytest.raises(TypeError, match="target must have dtype .*int64"):
@@ -563,9 +604,9 @@ def test_bad_parameters_are_refused(backend, name, kwargs, error, message):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", LABEL_LOSSES)
+@pytest.mark.parametrize("name", [name for name in LABEL_LOSSES if name not in BROADCASTING])
 def test_labels_other_than_plus_minus_one_are_refused(backend, name):
-    """Stricter than PyTorch, which computes a meaningless number for a label of 0."""
+    """The losses without a PyTorch twin accept only the labels -1 and 1."""
     s = torch.zeros(2, 3, dtype=torch.float64)
     for bad in [0.0, 0.5, math.nan, 2.0, -math.inf]:
         y = torch.ones(2, 3, dtype=torch.float64)
@@ -614,12 +655,25 @@ def test_multi_margin_loss_refuses_bad_arguments(backend, kwargs, target, error,
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_multi_margin_loss_refuses_bad_input_shapes(backend):
-    for shape, target in [((), torch.tensor(0)), ((2, 3, 4), torch.tensor([0, 1])), ((2, 0), None)]:
+    for shape, target in [((2, 3, 4), torch.tensor([0, 1])), ((2, 0), None)]:
         target = torch.zeros(2, dtype=torch.long) if target is None else target
         with pytest.raises(ValueError, match="input must "):
             run(backend, "multi_margin_loss", torch.zeros(shape, dtype=torch.float64), target)
     with pytest.raises(ValueError, match=r"target must have shape \(\) or \(1,\)"):
         run(backend, "multi_margin_loss", torch.zeros(4, dtype=torch.float64), torch.tensor([0, 1]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multi_margin_loss_reads_a_0d_input_as_one_sample_of_one_class(backend):
+    """As PyTorch: loss 0 (no wrong class), of the target's shape; class 1 is out of range."""
+    x = torch.tensor(2.5, dtype=torch.float64, requires_grad=True)
+    for target in [torch.tensor(0), torch.tensor([0])]:
+        for reduction in REDUCTIONS:
+            expected = F.multi_margin_loss(x, target, reduction=reduction)
+            actual = run(backend, "multi_margin_loss", x, target, reduction=reduction)
+            assert_same(actual, expected, VALUE_TOL[torch.float64])
+    with pytest.raises(IndexError, match=r"class indices in \[0, 0\]; got 1"):
+        run(backend, "multi_margin_loss", x, torch.tensor(1))
 
 
 def test_torch_backend_builds_losses_from_elementary_ops(monkeypatch):

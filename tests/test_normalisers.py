@@ -302,3 +302,25 @@ def test_logsumexp_refuses_repeated_or_no_dims(backend):
 def test_softmax_refuses_a_tuple_of_dims(backend):
     with pytest.raises(TypeError, match=r"dim must be a single int here; got \(0, 1\)"):
         BACKENDS[backend].softmax(native(backend, np.zeros((2, 3))), (0, 1))
+
+
+def test_large_inputs_shared_among_threads_give_the_single_thread_result(monkeypatch):
+    """xent.numpy splits an input of 2**20 or more elements among threads, a block of
+    rows each: the result is the same, bit for bit, and matches PyTorch."""
+    import xent.numpy.normalisers as normalisers
+
+    x = np.random.default_rng(5).standard_normal((1100, 1000)).astype(np.float32) * 3
+    x[5, 3], x[7, :], x[9, 2] = np.inf, -np.inf, np.nan  # NaN rows, as in PyTorch
+    t = np.arange(1100) % 1000
+    assert x.size >= normalisers.PARALLEL_ELEMENTS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy warning from a worker thread either
+        threaded = [xn.log_softmax(x, 1), xn.softmax(x, 1), xn.logsumexp(x, 1)]
+        threaded.append(xn.cross_entropy(x, t, reduction="none"))
+    monkeypatch.setattr(normalisers, "PARALLEL_ELEMENTS", 2**62)
+    single = [xn.log_softmax(x, 1), xn.softmax(x, 1), xn.logsumexp(x, 1)]
+    single.append(xn.cross_entropy(x, t, reduction="none"))
+    for a, b in zip(threaded, single, strict=True):
+        np.testing.assert_array_equal(a, b)
+    expected = F.log_softmax(torch.from_numpy(x), 1).numpy()
+    np.testing.assert_allclose(threaded[0], expected, rtol=1e-5, atol=1e-5)

@@ -176,7 +176,7 @@ def _index_grad(x, dim, compute_dtype, indices, ignored, reduction, label_smooth
     softmax minus eps / C everywhere, minus (1 - eps) more at the target class.
     """
     n_classes = x.shape[dim]
-    p = softmax(np.moveaxis(x.astype(compute_dtype), dim, -1), -1)  # classes last
+    p = softmax(np.moveaxis(x.astype(compute_dtype, copy=False), dim, -1), -1)  # classes last
     grad = np.ascontiguousarray(p)  # so that the reshape below is a view
     if n_classes == 0:
         return np.moveaxis(grad, -1, dim).astype(x.dtype)

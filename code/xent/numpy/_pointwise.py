@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._arrays import as_float_array
+from .._classification_checks import broadcast_shapes, check_broadcasts_to
 from .._pointwise_checks import check_shapes_equal
 
 
@@ -48,3 +49,24 @@ def check_labels_plus_minus_one(target):
             "target must contain only the labels -1 and 1; "
             f"got {target[index].item()!r} at index {index}"
         )
+
+
+def input_and_real_target(input, target, into_input_shape):
+    """Check the ``input`` and ``target`` of a loss that takes any real target, as PyTorch.
+
+    The target must broadcast to the input's shape (``into_input_shape``, as in
+    soft_margin_loss) or with it (as in hinge_embedding_loss). Returns both in the
+    compute dtype (their promotion; float32 for float16) and the result's dtype,
+    the input's.
+    """
+    input, _ = as_float_array("input", input)
+    target, _ = as_float_array("target", target)
+    if into_input_shape:
+        check_broadcasts_to("target", target.shape, input.shape)
+    else:
+        broadcast_shapes("input", input.shape, "target", target.shape)
+    result_dtype = input.dtype
+    compute_dtype = np.result_type(input.dtype, target.dtype, np.float32)
+    input = input.astype(compute_dtype, copy=False)
+    target = target.astype(compute_dtype, copy=False)
+    return input, target, result_dtype

@@ -22,7 +22,7 @@ from .._classification_checks import (
     check_same_shape,
     target_out_of_range,
 )
-from .normalisers import log_softmax
+from .normalisers import log_softmax, log_softmax_at
 
 __all__ = [
     "nll_loss",
@@ -74,8 +74,23 @@ def _picked_log_probs(log_p, indices, ignored, weight):
     else:
         picked = np.take_along_axis(log_p, np.expand_dims(indices, dim), axis=dim)
         picked = picked.squeeze(dim)
+    return _weighted_losses(picked, indices, ignored, weight)
+
+
+def _target_log_probs(logits, indices):
+    """``log_softmax(logits, class dim)`` at the target classes, without the rest."""
+    dim = class_dim(logits.ndim)
+    n_classes = logits.shape[dim]
+    if n_classes == 0:  # no classes: every target is ignored
+        return np.zeros(indices.shape, dtype=logits.dtype)
+    rows = np.moveaxis(logits, dim, -1).reshape(-1, n_classes)
+    return log_softmax_at(rows, indices.reshape(-1)).reshape(indices.shape)
+
+
+def _weighted_losses(picked, indices, ignored, weight):
+    """``-weight[t] * picked`` (0 where ignored) and ``weight[t]`` (0 where ignored)."""
     w_t = np.ones_like(picked) if weight is None else weight[indices]
-    w_t = np.where(ignored, 0, w_t).astype(log_p.dtype)
+    w_t = np.where(ignored, 0, w_t).astype(picked.dtype)
     loss = np.where(ignored, 0, -(w_t * picked))
     return loss, w_t
 
@@ -136,17 +151,22 @@ def cross_entropy(
     dim = class_dim(x.ndim)
     w = _class_weight(weight, x, compute_dtype)
     w_along_classes = None if w is None else w.reshape((-1,) + (1,) * (x.ndim - dim - 1))
-    log_p = log_softmax(x.astype(compute_dtype, copy=False), dim)
+    logits = x.astype(compute_dtype, copy=False)
     eps, n_classes = label_smoothing, x.shape[dim]
     share = eps / n_classes if n_classes else math.nan  # no classes: NaN, as in PyTorch
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating):
+            log_p = log_softmax(logits, dim)
             return _cross_entropy_with_probabilities(
                 x, log_p, target, w_along_classes, ignore_index, reduction, eps, share
             )
         indices, ignored = _class_indices(target, x.shape, ignore_index)
-        loss, w_t = _picked_log_probs(log_p, indices, ignored, w)
-        if eps > 0:
+        if eps == 0:  # only the targets' log-probabilities are needed
+            picked = _target_log_probs(logits, indices)
+            loss, w_t = _weighted_losses(picked, indices, ignored, w)
+        else:
+            log_p = log_softmax(logits, dim)
+            loss, w_t = _picked_log_probs(log_p, indices, ignored, w)
             spread = log_p if w is None else log_p * w_along_classes
             smooth = np.where(ignored, 0, -spread.sum(axis=dim))
             loss = (1 - eps) * loss + share * smooth

@@ -2,6 +2,7 @@
 
 import torch
 
+from .._classification_checks import broadcast_shapes, check_broadcasts_to
 from .._pointwise_checks import check_shapes_equal
 from ._tensors import as_float_tensor
 
@@ -53,3 +54,22 @@ def check_labels_plus_minus_one(target):
             "target must contain only the labels -1 and 1; "
             f"got {target[index].item()!r} at index {index}"
         )
+
+
+def input_and_real_target(input, target, into_input_shape):
+    """Check the ``input`` and ``target`` of a loss that takes any real target, as PyTorch.
+
+    The target must broadcast to the input's shape (``into_input_shape``, as in
+    soft_margin_loss) or with it (as in hinge_embedding_loss). Returns both in the
+    compute dtype (their promotion; float32 for half types) and the result's dtype,
+    the input's.
+    """
+    input, _ = as_float_tensor("input", input)
+    target, _ = as_float_tensor("target", target)
+    if into_input_shape:
+        check_broadcasts_to("target", target.shape, input.shape)
+    else:
+        broadcast_shapes("input", input.shape, "target", target.shape)
+    compute_dtype = torch.promote_types(input.dtype, target.dtype)
+    compute_dtype = torch.promote_types(compute_dtype, torch.float32)  # half types in float32
+    return input.to(compute_dtype), target.to(compute_dtype), input.dtype

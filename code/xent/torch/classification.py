@@ -27,7 +27,7 @@ from .._classification_checks import (
     target_out_of_range,
 )
 from ._tensors import as_float_tensor, reduce_loss
-from .normalisers import log_softmax
+from .normalisers import log_softmax, row_sums, two_sum
 
 __all__ = [
     "nll_loss",
@@ -113,7 +113,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return _weighted_reduce(loss, w_t, reduction).to(x.dtype)
 
 
-_BLOCK_ELEMENTS = 1 << 18  # 1 MiB of float32: a block's passes stay in the cache
+_BLOCK_ELEMENTS = 1 << 20  # 4 MiB of float32: a block's passes stay in the (L3) cache, and few
+# blocks mean few of the parallel regions whose start and end cost most on a busy machine
 
 
 @torch.no_grad()
@@ -126,7 +127,8 @@ def _softmax_parts(logits, target, weight, smoothing):
     temporary the size of the input is allocated. Returns
 
     - ``exps``: ``exp(x - m)`` per entry, corrected, 1 at the maximum (kept for backward);
-    - ``log1p_s``: ``log1p(s)`` per row, ``(M, 1)``, NaN where ``m`` is not finite;
+    - ``log1p_s``: ``log1p(s)`` per row, ``(M, 1)``, NaN where ``m`` is not finite (in float64
+      ``s`` is summed exactly and log1p corrected, as in the normalisers);
     - ``target_gap``, ``target_error``: ``gap`` and its rounding ``error`` at the target;
     - ``gap_sum``: ``sum_c w[c] * (x[c] - m)`` per row, for label smoothing (else None).
     """
@@ -136,6 +138,7 @@ def _softmax_parts(logits, target, weight, smoothing):
         return logits.new_zeros(logits.shape), zeros[:, None], zeros, zeros, zeros
     exps = torch.empty_like(logits)
     maxima, s = logits.new_empty(n_rows, 1), logits.new_empty(n_rows, 1)
+    s_error = logits.new_empty(n_rows, 1) if logits.dtype == torch.float64 else None
     target_gap, target_error = logits.new_empty(n_rows, 1), logits.new_empty(n_rows, 1)
     gap_sum = logits.new_empty(n_rows) if smoothing > 0 else None
     block = max(1, _BLOCK_ELEMENTS // n_classes)
@@ -162,10 +165,21 @@ def _softmax_parts(logits, target, weight, smoothing):
         torch.addcmul(scratch, scratch, e, out=e)  # exp(gap) * (1 + error)
         # s leaves out one maximal entry: sign(gap) is -1 below the maximum, 0 at it.
         signs = gap.sign_()
-        below_max = -torch.mul(e, signs, out=scratch).sum(dim=1, keepdim=True)
-        torch.add(below_max, n_classes - 1 + signs.sum(dim=1, keepdim=True), out=s[rows])
+        terms = torch.mul(e, signs, out=scratch).neg_()
+        extra_maxima = n_classes - 1 + signs.sum(dim=1, keepdim=True)
+        if s_error is None:
+            torch.add(terms.sum(dim=1, keepdim=True), extra_maxima, out=s[rows])
+        else:  # float64: s + s_error exact to double-double (see normalisers.row_sums)
+            below_max, below_max_error = row_sums(terms)
+            s[rows], extra_error = two_sum(below_max, extra_maxima)
+            s_error[rows] = below_max_error + extra_error
+    if s_error is not None:  # log1p(s + s_error) = log1p(s) + s_error / (1 + s), to first order
+        s_error = (s_error / (1 + s)).nan_to_num_(0.0, 0.0, 0.0)
+    log1p_s = s.log1p_()
+    if s_error is not None:
+        log1p_s += s_error
     # A row whose maximum is +inf, or that is all -inf, is NaN, as in PyTorch.
-    log1p_s = s.log1p_().masked_fill_(~maxima.isfinite(), math.nan)
+    log1p_s.masked_fill_(~maxima.isfinite(), math.nan)
     return exps, log1p_s, target_gap[:, 0], target_error[:, 0], gap_sum
 
 
@@ -191,7 +205,7 @@ class _CrossEntropyWithIndices(torch.autograd.Function):
         share = eps / n_classes if n_classes else math.nan  # no classes: NaN, as PyTorch
         parts = _softmax_parts(logits, target, weight, eps)
         exps, log1p_s, target_gap, target_error, gap_sum = parts
-        log_p_target = (target_gap - log1p_s[:, 0]) + target_error  # as in log_softmax
+        log_p_target = (target_error - log1p_s[:, 0]) + target_gap  # as in log_softmax
         w_target = logits.new_ones(n_rows) if weight is None else weight[target]
         w_target = w_target.masked_fill(ignored, 0)
         loss = (-(w_target * log_p_target)).masked_fill(ignored, 0)

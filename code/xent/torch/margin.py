@@ -6,22 +6,24 @@ the score is right. ``multi_margin_loss`` is the multi-class version, with class
 indices as targets. ``reduction`` is 'none', 'mean' (default; NaN for an empty
 input) or 'sum' (0 for an empty input).
 
-Stricter than PyTorch: input and target must have the same shape (no
-broadcasting), and every label must be -1 or +1 (PyTorch computes a number for
-any target; with a label of 0, say, that number means nothing). The result has
-the promoted dtype of input and target (PyTorch's soft_margin_loss keeps the
-input's dtype); half types are computed in float32.
+``soft_margin_loss`` and ``hinge_embedding_loss`` accept what PyTorch accepts:
+any real target (the formulas below are PyTorch's, defined for every y; the book
+teaches y in {-1, +1}), a target that broadcasts, and a result of the input's dtype.
+The losses without a PyTorch twin (hinge, squared hinge, exponential) are stricter:
+input and target of the same shape, every label -1 or +1, and the promoted dtype
+of the two. Half types are computed in float32 and rounded once.
 Differentiable in input; at a hinge (max(0, z) with z = 0) the gradient is 0, as
 PyTorch's multi_margin_loss has it.
 """
 
 import torch
 
-from .._checks import check_reduction, class_dim
+from .._checks import check_reduction
 from .._pointwise_checks import check_finite
 from ._pointwise import (
     as_compute_tensor,
     check_labels_plus_minus_one,
+    input_and_real_target,
     input_and_target,
     positive_part,
 )
@@ -56,40 +58,47 @@ def soft_margin_loss(input, target, reduction="mean"):
 
     Args:
         input: floating tensor of scores, any shape.
-        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        target: floating tensor of labels y (the book uses -1 and +1; any real y is
+            accepted, as in PyTorch), broadcastable to the input's shape.
         reduction: 'none' | 'mean' | 'sum'.
 
     Returns:
-        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'), of the
+        input's dtype. Chapter 8.
     """
-    s, y, dtype = _scores_and_labels(input, target, reduction)
+    check_reduction(reduction)
+    s, y, dtype = input_and_real_target(input, target, into_input_shape=True)
     loss = _softplus(-y * s)
     return reduce_loss(loss, reduction).to(dtype)
 
 
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    """Hinge embedding loss, then ``reduction``:
+    """Hinge embedding loss, then ``reduction``, with PyTorch's formula:
 
-        loss_i = x_i                     if y_i = 1
-                 max(0, margin - x_i)    if y_i = -1
+        loss_i = [y_i != 1] max(0, margin - x_i) + [y_i != -1] x_i
 
+    that is x_i if y_i = 1 and max(0, margin - x_i) if y_i = -1 (the book's case),
+    and the sum of the two for any other real y_i.
     Used with x_i a distance between two embeddings: similar pairs (y = 1) are
     pulled together, dissimilar pairs (y = -1) pushed at least ``margin`` apart.
-    At the hinge (x_i = margin, y_i = -1) the gradient is -1, as in PyTorch.
+    At the hinge (x_i = margin) the gradient of the second term is -1, as in PyTorch.
 
     Args:
         input: floating tensor, any shape (typically distances, >= 0).
-        target: floating tensor of labels, -1 or +1, of the same shape as ``input``.
+        target: floating tensor of labels (the book uses -1 and +1; any real y is
+            accepted, as in PyTorch), broadcastable with ``input``.
         margin: finite real number (default 1.0).
         reduction: 'none' | 'mean' | 'sum'.
 
     Returns:
-        0-d tensor ('mean', 'sum') or tensor of input's shape ('none'). Chapter 8.
+        0-d tensor ('mean', 'sum') or tensor of the broadcast shape ('none'), of
+        the input's dtype. Chapter 8.
     """
     check_finite("margin", margin)
-    x, y, dtype = _scores_and_labels(input, target, reduction)
-    hinge = torch.where(x > margin, 0.0, margin - x)  # max(0, margin - x), slope -1 at x = margin
-    loss = torch.where(y == 1, x, hinge)
+    check_reduction(reduction)
+    x, y, dtype = input_and_real_target(input, target, into_input_shape=False)
+    hinge = (margin - x).clamp_min(0)  # slope -1 at x = margin, 0 at a NaN x: as PyTorch
+    loss = torch.where(y != 1, hinge, 0.0) + torch.where(y != -1, x, 0.0)
     return reduce_loss(loss, reduction).to(dtype)
 
 
@@ -205,10 +214,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
     right class's score x_y. At a hinge (margin - x_y + x_j = 0) the gradient is
     0, as in PyTorch.
 
-    Shapes: input (N, C) with target (N,), or input (C,) with target () or (1,).
+    Shapes: input (N, C) with target (N,), or input (C,) with target () or (1,);
+    a 0-d input is one sample of one class (C = 1), as in PyTorch.
 
     Args:
-        input: floating tensor of scores, shape (N, C) or (C,), C >= 1.
+        input: floating tensor of scores, shape (N, C), (C,) or (), C >= 1.
         target: integer tensor of class indices in [0, C).
         p: 1 or 2, the power of the hinge (default 1).
         margin: finite real number (default 1.0).
@@ -219,8 +229,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
 
     Unlike PyTorch, a NaN score gives a NaN loss (PyTorch skips the NaN terms
     and returns a number), an empty batch gives NaN for 'mean' and 0 for 'sum'
-    (PyTorch returns an uninitialised number), half types are accepted, any
-    integer dtype of target is accepted, and a 0-d input is refused.
+    (PyTorch returns an uninitialised number), half types are accepted, and so
+    is any integer dtype of target.
 
     Returns:
         0-d tensor ('mean', 'sum') or tensor of target's shape ('none'). Chapter 8.
@@ -230,10 +240,11 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="me
         raise ValueError(f"p must be 1 or 2; got {p!r}")
     check_finite("margin", margin)
     x, dtype = as_compute_tensor("input", input)
-    class_dim(x.dim())  # refuses a 0-d input
+    if x.dim() == 0:  # one sample of one class, as in PyTorch
+        x = x.reshape(1)
     if x.dim() > 2 or x.shape[-1] == 0:
         raise ValueError(
-            "input must have shape (C,) or (N, C) with C >= 1; "
+            "input must have shape (), (C,) or (N, C) with C >= 1; "
             f"got input of shape {tuple(x.shape)}"
         )
     classes = x.shape[-1]

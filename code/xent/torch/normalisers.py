@@ -39,13 +39,50 @@ def gap_error(x, m, gap):
         return ((x - x_part) - (m + m_part)).nan_to_num_(0.0, 0.0, 0.0)
 
 
+def two_sum(x, y):
+    """``(total, error)``: ``total = fl(x + y)`` and ``x + y == total + error`` exactly (TwoSum)."""
+    total = x + y
+    y_part = total - x
+    return total, (x - (total - y_part)) + (y - y_part)
+
+
+def row_sums(a):
+    """``(sum, error)`` of ``a`` along its last dim, constants for autograd.
+
+    In float64 the entries are added pairwise and each rounding error is recovered
+    by TwoSum (a plain float64 sum can be off by several ulp, the largest error of
+    the normalisers otherwise): ``sum`` is correctly rounded and ``sum + error`` the
+    exact sum to within ``C * 2**-106`` relative. Other dtypes: torch's sum, error 0.
+    """
+    with torch.no_grad():
+        if a.dtype != torch.float64:
+            total = a.sum(dim=-1, keepdim=True)
+            return total, torch.zeros_like(total)
+        errors = a.new_zeros(a.shape[:-1] + (1,))
+        while a.shape[-1] > 1:
+            half = a.shape[-1] // 2
+            total, error = two_sum(a[..., :half], a[..., half : 2 * half])
+            errors += error.sum(dim=-1, keepdim=True)
+            if a.shape[-1] % 2:  # the odd entry out joins the first
+                total[..., :1], error = two_sum(total[..., :1], a[..., -1:])
+                errors += error
+            a = total
+        return two_sum(a, errors)
+
+
+def log1p_parts(s, s_error):
+    """``(log1p(s), correction)``: ``log1p(s + s_error)`` to first order in ``s_error``."""
+    return s.log1p(), s_error / (1 + s.detach())
+
+
 def gaps_from_max(x):
     """Split ``x`` along its last dim around the row maximum.
 
-    Returns ``(m, gap, error, exps, s)``, each with the last dim kept: ``m`` the
-    maximum (NaN if the row has a NaN); ``gap = fl(x - m)`` and its rounding
-    ``error`` (a constant for autograd); ``exps = exp(x - m)``, corrected for that
-    rounding, so 1 at the maximum; ``s`` the sum of ``exps`` but one maximal entry.
+    Returns ``(m, gap, error, exps, s, s_error)``, each with the last dim kept:
+    ``m`` the maximum (NaN if the row has a NaN); ``gap = fl(x - m)`` and its
+    rounding ``error`` (a constant for autograd); ``exps = exp(x - m)``, corrected
+    for that rounding, so 1 at the maximum; ``s + s_error`` the sum of ``exps`` but
+    one maximal entry (``s`` differentiable, ``s_error`` a constant; see ``row_sums``).
     """
     m = x.amax(dim=-1, keepdim=True)
     gap = x - m
@@ -54,12 +91,20 @@ def gaps_from_max(x):
     exps = exps + exps * error  # exp(gap) * (1 + error), without rounding 1 + error
     below_max = -gap.detach().sign()  # 1 below the maximum, 0 at it
     extra_maxima = x.shape[-1] - 1 - below_max.sum(dim=-1, keepdim=True)
-    s = (exps * below_max).sum(dim=-1, keepdim=True) + extra_maxima
-    return m, gap, error, exps, s
+    terms = exps * below_max
+    plain = terms.sum(dim=-1, keepdim=True)  # differentiable
+    accurate, s_error = row_sums(terms.detach())
+    with torch.no_grad():
+        accurate, extra_error = two_sum(accurate, extra_maxima)
+        s_error = (s_error + extra_error).nan_to_num_(0.0, 0.0, 0.0)
+    # plain + (accurate - plain) is accurate exactly (the two are ulps apart), and
+    # the gradient is the plain sum's.
+    s = plain + extra_maxima + (accurate - (plain + extra_maxima)).detach()
+    return m, gap, error, exps, s, s_error
 
 
 def _along_last_dim(function, input, dim):
-    """Apply ``function(gap, error, exps, s)`` to ``input`` with ``dim`` moved last.
+    """Apply ``function(gap, error, exps, s, s_error)`` to ``input`` with ``dim`` moved last.
 
     float16 is computed in float32. A row whose maximum is +inf, or whose entries
     are all -inf, gives NaN throughout, as in PyTorch (``x - m`` is ``inf - inf``).
@@ -69,8 +114,8 @@ def _along_last_dim(function, input, dim):
     rows = x.reshape(x.shape or (1,)).to(compute_dtype).movedim(dim, -1)
     if rows.numel() == 0:
         return x.clone()
-    m, gap, error, exps, s = gaps_from_max(rows)
-    result = function(gap, error, exps, s).masked_fill(~m.isfinite(), math.nan)
+    m, gap, error, exps, s, s_error = gaps_from_max(rows)
+    result = function(gap, error, exps, s, s_error).masked_fill(~m.isfinite(), math.nan)
     return result.movedim(-1, dim).reshape(x.shape).to(x.dtype)
 
 
@@ -89,18 +134,19 @@ def logsumexp(input, dim, keepdim=False):
     """
     x, compute_dtype = as_float_tensor("input", input)
     dims = normalise_dims(dim, x.ndim)
-    if x.ndim == 0:
-        return x.clone()
+    if x.ndim == 0:  # one entry: dim 0 names it
+        return logsumexp(x.reshape(1), 0, keepdim).reshape(())
     kept = [d for d in range(x.ndim) if d not in dims]
     kept_shape = [x.shape[d] for d in kept]
     rows = x.permute(kept + list(dims)).to(compute_dtype)
     rows = rows.reshape(kept_shape + [math.prod(x.shape[d] for d in dims)])
-    if rows.shape[-1] == 0:
-        result = rows.new_full(kept_shape, -math.inf)
+    if rows.shape[-1] == 0:  # log(0), still on the autograd graph (gradient 0)
+        result = rows.sum(dim=-1) - math.inf
     else:
-        m, _, _, _, s = gaps_from_max(rows)
+        m, _, _, _, s, s_error = gaps_from_max(rows)
+        log1p_s, correction = log1p_parts(s, s_error)
         # An infinite maximum is the answer itself: +inf, or -inf for a row of -inf.
-        result = torch.where(m.isfinite(), m + s.log1p(), m).squeeze(-1)
+        result = torch.where(m.isfinite(), (correction + log1p_s) + m, m).squeeze(-1)
     if keepdim:
         for d in sorted(dims):
             result = result.unsqueeze(d)
@@ -108,7 +154,7 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def log_softmax(input, dim):
-    """log(softmax(input)) along ``dim``, accurate to a few ulp (Chapters 4 and 5).
+    """log(softmax(input)) along ``dim``, within 1 ulp in float64 (Chapters 4 and 5).
 
     ``log_softmax(x)_i = (x_i - m) - log1p(sum_{j != k} exp(x_j - m))``, ``m = x_k = max x``.
 
@@ -119,7 +165,12 @@ def log_softmax(input, dim):
     Returns a tensor of the input's shape and dtype. A row whose maximum is +inf
     or whose entries are all -inf gives NaN, as in PyTorch.
     """
-    return _along_last_dim(lambda gap, error, exps, s: (gap - s.log1p()) + error, input, dim)
+
+    def log_p(gap, error, exps, s, s_error):  # the small terms first
+        log1p_s, correction = log1p_parts(s, s_error)
+        return ((error - correction) - log1p_s) + gap
+
+    return _along_last_dim(log_p, input, dim)
 
 
 def softmax(input, dim):
@@ -135,4 +186,6 @@ def softmax(input, dim):
     to 1. A row whose maximum is +inf or whose entries are all -inf gives NaN, as
     in PyTorch.
     """
-    return _along_last_dim(lambda gap, error, exps, s: exps / (1 + s), input, dim)
+    return _along_last_dim(
+        lambda gap, error, exps, s, s_error: exps / ((1 + s) + s_error), input, dim
+    )
