@@ -216,16 +216,22 @@ def digit_sets(seed=0, n_slots=3, blank=0.25, n_train=2000, n_val=1000, n_test=1
     (``digits(seed, test_fraction=0.25, val_fraction=0.2)``), so no handwritten
     digit of the test strips was seen in training.
 
-    seed: seeds ``numpy.random.default_rng``; the same arguments give identical
-        arrays on every machine.
-    n_slots: cells per image, an integer in [1, 8].
-    blank: probability that a cell is empty, in [0, 1).
-    n_train, n_val, n_test: number of strips in each set (integers >= 1).
-    dtype: floating dtype of pixels and targets (float16, float32 or float64).
-    Returns a ``MultiLabelSplit``: X_* of shape (n, 64 * n_slots), pixels in
-    [0, 1], 8 rows of 8 * n_slots pixels flattened row by row; y_* of shape
-    (n, n_slots), int64, the digit in each cell (-1 if blank); Y_* of shape
-    (n, 10), multi-hot in ``dtype``; label_names ("0", ..., "9"). Chapter 7.
+    Args:
+        seed: seeds ``numpy.random.default_rng``; the same arguments give identical
+            arrays on every machine.
+        n_slots: cells per image, an integer in [1, 8].
+        blank: probability that a cell is empty, in [0, 1).
+        n_train: number of training strips (an integer >= 1); likewise ``n_val``
+            and ``n_test``.
+        n_val: number of validation strips.
+        n_test: number of test strips.
+        dtype: floating dtype of pixels and targets (float16, float32 or float64).
+
+    Returns:
+        A ``MultiLabelSplit`` with ``X_*`` of shape (n, 64 * n_slots), pixels in
+        [0, 1], 8 rows of 8 * n_slots pixels flattened row by row; ``y_*`` of shape
+        (n, n_slots), int64, the digit in each cell (-1 if blank); ``Y_*`` of shape
+        (n, 10), multi-hot in ``dtype``; and ``label_names`` ("0", ..., "9"). Chapter 7.
     """
     _check_int("n_slots", n_slots, 1)
     if n_slots > 8:
