@@ -58,7 +58,8 @@ function plainMath(tex) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  if (!window.Search || typeof Search.htmlToText !== "function") return;
+  // searchtools.js declares `const Search`: a global binding, not a property of window.
+  if (typeof Search === "undefined" || typeof Search.htmlToText !== "function") return;
   const htmlToText = Search.htmlToText;
   Search.htmlToText = (htmlString, anchor) => {
     const doc = new DOMParser().parseFromString(htmlString, "text/html");
