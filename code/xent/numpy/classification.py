@@ -103,10 +103,12 @@ def _weighted_reduce(loss, total_weight, reduction):
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
-    """Negative log-likelihood of class indices, given log-probabilities (Chapter 6).
+    r"""Negative log-likelihood of class indices, given log-probabilities (Chapter 6).
 
-    ``loss_n = -weight[t_n] * input[n, t_n]``; 'mean' divides the sum by
-    ``sum_n weight[t_n]`` over the targets that are not ignored.
+    With :math:`x_{n,k}` the input (log-probabilities), :math:`y_n` the class index
+    of example :math:`n` and :math:`w_k` the class weight (1 without ``weight``):
+    :math:`\ell_n = -w_{y_n} x_{n, y_n}`, and 0 where :math:`y_n` is ``ignore_index``.
+    'mean' divides the sum by :math:`\sum_n w_{y_n}` over the examples not ignored.
 
     Args:
         input: log-probabilities, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
@@ -127,14 +129,21 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def cross_entropy(
     input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0
 ):
-    """Cross-entropy between softmax(input) and the target (Chapters 2, 3 and 6).
+    r"""Cross-entropy between softmax(input) and the target (Chapters 2, 3 and 6).
 
-    Class indices ``t``:  ``loss_n = (1 - eps) * w[t_n] * (-log p[n, t_n])
-    + (eps / C) * sum_c w[c] * (-log p[n, c])``, with ``log p = log_softmax(input, dim)``
-    and ``eps = label_smoothing``; 'mean' divides by ``sum_n w[t_n]`` (non-ignored).
-    Class probabilities ``q`` (a float target of the input's shape):
-    ``loss_n = -sum_c w[c] * q'[n, c] * log p[n, c]``, ``q' = (1 - eps) * q + eps / C``;
-    'mean' divides by the number of examples.
+    With :math:`\log p_{n,k}` = ``log_softmax(input, dim)``, :math:`C` classes,
+    :math:`\varepsilon` = ``label_smoothing`` and :math:`w_k` the class weight (1
+    without ``weight``):
+
+    - class indices :math:`y_n`:
+      :math:`\ell_n = -(1 - \varepsilon)\, w_{y_n} \log p_{n, y_n}
+      - \frac{\varepsilon}{C} \sum_k w_k \log p_{n,k}`, 0 where :math:`y_n` is
+      ``ignore_index``; 'mean' divides the sum by :math:`\sum_n w_{y_n}` over the
+      examples not ignored;
+    - class probabilities :math:`q_{n,k}` (a float target of the input's shape):
+      :math:`\ell_n = -\sum_k w_k\, q'_{n,k} \log p_{n,k}` with
+      :math:`q' = (1 - \varepsilon)\, q + \varepsilon / C`; 'mean' divides by the
+      number of examples.
 
     Args:
         input: logits, ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
@@ -214,14 +223,17 @@ def _elementwise_weight(name, weight, input_shape, compute_dtype):
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
-    """Binary cross-entropy between probabilities and targets (Chapter 7).
+    r"""Binary cross-entropy between probabilities and targets (Chapter 7).
 
-    ``loss = -weight * (y * log(p) + (1 - y) * log(1 - p))``, each log clamped at
-    -100 as in PyTorch, so a confident mistake costs at most 100, never inf.
+    Elementwise :math:`\ell = -w\,\bigl(q \log p + (1 - q) \log(1 - p)\bigr)` for a
+    predicted probability :math:`p`, a target :math:`q \in [0, 1]` and a weight
+    :math:`w` (1 without ``weight``), each log clamped at -100 as in PyTorch, so a
+    confident mistake costs at most 100, never inf.
 
     Args:
-        input: probabilities ``p`` in [0, 1], any shape.
-        target: probabilities ``y`` in [0, 1], same shape and dtype as ``input``.
+        input: predicted probabilities :math:`p` in [0, 1], any shape.
+        target: target probabilities :math:`q` in [0, 1], same shape and dtype as
+            ``input``.
         weight: optional weight that broadcasts to the input's shape.
         reduction: 'none', 'mean' or 'sum'.
     """
@@ -246,15 +258,23 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
-    """Binary cross-entropy of sigmoid(input), computed from the logits (Chapter 7).
+    r"""Binary cross-entropy of sigmoid(input), computed from the logits (Chapter 7).
 
-    ``loss = weight * ((1 - y) * x - (1 + (pos_weight - 1) * y) * logsigmoid(x))``, which
-    equals ``-weight * (pos_weight * y * log(sigmoid(x)) + (1 - y) * log(1 - sigmoid(x)))``
-    and never overflows: ``logsigmoid(x) = min(x, 0) - log1p(exp(-|x|))``.
+    Elementwise, for a logit :math:`x`, a target :math:`q`, a weight :math:`w` and a
+    positive-class weight :math:`a` (``pos_weight``; both 1 when not given):
+
+    .. math::
+
+        \ell = -w\,\bigl(a\, q \log \sigma(x) + (1 - q) \log(1 - \sigma(x))\bigr)
+              = w\,\bigl((1 - q)\, x - (1 + (a - 1)\, q) \log \sigma(x)\bigr),
+
+    computed in the second form with
+    :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`, which never overflows.
 
     Args:
-        input: logits ``x``, any shape.
-        target: ``y``, same shape as ``input`` (usually in [0, 1]; not checked, as PyTorch).
+        input: logits :math:`x`, any shape.
+        target: :math:`q`, same shape as ``input`` (usually in [0, 1]; not checked, as
+            PyTorch).
         weight: optional weight that broadcasts to the input's shape.
         reduction: 'none', 'mean' or 'sum'.
         pos_weight: optional weight of the positive term, broadcast along the last
@@ -279,16 +299,18 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
-    """Kullback-Leibler divergence KL(target || exp(input)), input given as log-probs (Chapter 2).
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(q \,\|\, p)` of the model's
+    distribution :math:`p` from the target :math:`q` (Chapter 2).
 
-    ``loss = target * (log(target) - input)`` (0 where target is 0), or with
-    ``log_target=True``, ``exp(target) * (target - input)``. 'batchmean' divides the
-    sum by the batch size ``input.shape[0]``, which gives the true KL divergence per
-    example; 'mean' divides by the number of elements, as PyTorch does.
+    ``input`` holds :math:`\log p` and ``target`` holds :math:`q` (or :math:`\log q`
+    with ``log_target=True``). Elementwise :math:`\ell = q\,(\log q - \log p)`, 0
+    where :math:`q = 0`. 'batchmean' divides the sum by the batch size
+    ``input.shape[0]``, which gives the KL divergence per example; 'mean' divides by
+    the number of elements, as PyTorch does.
 
     Args:
-        input: log-probabilities ``log q``; broadcasts with ``target``.
-        target: probabilities ``p`` (or ``log p`` if ``log_target``).
+        input: the model's log-probabilities :math:`\log p`; broadcasts with ``target``.
+        target: the target probabilities :math:`q` (or :math:`\log q` if ``log_target``).
         reduction: 'none', 'batchmean', 'mean' or 'sum'.
         log_target: whether ``target`` holds log-probabilities.
     """

@@ -47,7 +47,7 @@ def _scores_and_labels(input, target, reduction):
 
 
 def soft_margin_loss(input, target, reduction="mean"):
-    """Soft margin (logistic) loss, loss_i = log(1 + exp(-y_i s_i)), then ``reduction``.
+    r"""Soft margin (logistic) loss :math:`\ell_i = \log(1 + e^{-y_i s_i})`, then ``reduction``.
 
     Computed as softplus(-y s) in its stable form, so a large negative margin
     gives the right finite loss (PyTorch evaluates log(1 + exp(-y s)) as written
@@ -70,12 +70,16 @@ def soft_margin_loss(input, target, reduction="mean"):
 
 
 def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
-    """Hinge embedding loss, then ``reduction``, with PyTorch's formula:
+    r"""Hinge embedding loss, then ``reduction``, with PyTorch's formula
 
-        loss_i = [y_i != 1] max(0, margin - x_i) + [y_i != -1] x_i
+    .. math::
 
-    that is x_i if y_i = 1 and max(0, margin - x_i) if y_i = -1 (the book's case),
-    and the sum of the two for any other real y_i.
+        \ell_i = \mathbb 1[y_i \ne 1]\, \max(0, \Delta - x_i)
+                + \mathbb 1[y_i \ne -1]\, x_i,
+
+    with :math:`\Delta` = ``margin``: that is :math:`x_i` if :math:`y_i = 1` and
+    :math:`\max(0, \Delta - x_i)` if :math:`y_i = -1` (the book's case), and the sum
+    of the two for any other real :math:`y_i`.
     Used with x_i a distance between two embeddings: similar pairs (y = 1) are
     pulled together, dissimilar pairs (y = -1) pushed at least ``margin`` apart.
 
@@ -98,7 +102,9 @@ def hinge_embedding_loss(input, target, margin=1.0, reduction="mean"):
 
 
 def hinge_loss(input, target, margin=1.0, reduction="mean"):
-    """Hinge loss (the SVM loss), loss_i = max(0, margin - y_i s_i), then ``reduction``.
+    r"""Hinge loss (the SVM loss) :math:`\ell_i = \max(0, \Delta - y_i s_i)`, then ``reduction``.
+
+    :math:`\Delta` is ``margin``.
 
     No PyTorch twin (``multi_margin_loss`` is its multi-class version).
 
@@ -118,7 +124,9 @@ def hinge_loss(input, target, margin=1.0, reduction="mean"):
 
 
 def squared_hinge_loss(input, target, margin=1.0, reduction="mean"):
-    """Squared hinge loss, loss_i = max(0, margin - y_i s_i)^2, then ``reduction``.
+    r"""Squared hinge loss :math:`\ell_i = \max(0, \Delta - y_i s_i)^2`, then ``reduction``.
+
+    :math:`\Delta` is ``margin``.
 
     No PyTorch twin. Differentiable at the hinge, unlike ``hinge_loss``.
 
@@ -139,7 +147,7 @@ def squared_hinge_loss(input, target, margin=1.0, reduction="mean"):
 
 
 def exponential_loss(input, target, reduction="mean"):
-    """Exponential loss (the AdaBoost loss), loss_i = exp(-y_i s_i), then ``reduction``.
+    r"""Exponential loss (the AdaBoost loss) :math:`\ell_i = e^{-y_i s_i}`, then ``reduction``.
 
     No PyTorch twin. Grows exponentially with a wrong margin: it overflows to
     inf (without a warning) once -y s exceeds about 88 in float32 or 709 in float64.
@@ -198,12 +206,15 @@ def _check_class_weights(weight, dtype, classes):
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean"):
-    """Multi-class hinge loss, then ``reduction``. For a sample with scores x and class y:
+    r"""Multi-class hinge loss, then ``reduction``. For a sample with scores :math:`\mathbf z`
+    and class :math:`y`, with :math:`\Delta` = ``margin`` and :math:`\kappa` = ``p``:
 
-        loss = (1 / C) sum_{j != y} w_y max(0, margin - x_y + x_j)^p
+    .. math::
 
-    Each wrong class j costs something until its score is ``margin`` below the
-    right class's score x_y.
+        \ell = \frac{1}{C} \sum_{k \ne y} w_y \max(0, \Delta - z_y + z_k)^{\kappa}.
+
+    Each wrong class :math:`k` costs something until its score is :math:`\Delta`
+    below the right class's score :math:`z_y`.
 
     Shapes: input (N, C) with target (N,), or input (C,) with target () or (1,);
     a 0-d input is one sample of one class (C = 1), as in PyTorch.

@@ -183,9 +183,14 @@ def log_softmax_at(rows, indices):
 
 
 def logsumexp(input, dim, keepdim=False):
-    """log(sum(exp(input))) along ``dim``, without overflow (Chapter 5).
+    r"""log(sum(exp(input))) along ``dim``, without overflow (Chapter 5).
 
-    ``logsumexp(x) = m + log1p(sum_{j != k} exp(x_j - m))`` with ``m = x_k = max x``.
+    .. math::
+
+        \operatorname{LSE}(\mathbf z) = \log \sum_k e^{z_k}
+        = m + \log\Bigl(1 + \sum_{k \ne j} e^{z_k - m}\Bigr),
+
+    where :math:`m = z_j = \max_k z_k` (the log term is computed with ``log1p``).
 
     Args:
         input: float array of any shape.
@@ -222,9 +227,13 @@ def logsumexp(input, dim, keepdim=False):
 
 
 def log_softmax(input, dim):
-    """log(softmax(input)) along ``dim``, within 1 ulp in float64 (Chapters 4 and 5).
+    r"""log(softmax(input)) along ``dim``, within 1 ulp in float64 (Chapters 4 and 5).
 
-    ``log_softmax(x)_i = (x_i - m) - log1p(sum_{j != k} exp(x_j - m))``, ``m = x_k = max x``.
+    .. math::
+
+        \log p_i = (z_i - m) - \log\Bigl(1 + \sum_{k \ne j} e^{z_k - m}\Bigr),
+
+    where :math:`m = z_j = \max_k z_k` (the log term is computed with ``log1p``).
 
     Args:
         input: float array of any shape.
@@ -242,9 +251,14 @@ def log_softmax(input, dim):
 
 
 def softmax(input, dim):
-    """exp(input) normalised to sum to 1 along ``dim`` (Chapter 4).
+    r"""exp(input) normalised to sum to 1 along ``dim`` (Chapter 4).
 
-    ``softmax(x)_i = exp(x_i - m) / (1 + sum_{j != k} exp(x_j - m))``, ``m = x_k = max x``.
+    .. math::
+
+        p_i = \frac{e^{z_i}}{\sum_k e^{z_k}}
+        = \frac{e^{z_i - m}}{1 + \sum_{k \ne j} e^{z_k - m}},
+
+    where :math:`m = z_j = \max_k z_k`.
 
     Args:
         input: float array of any shape.
