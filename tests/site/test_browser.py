@@ -209,6 +209,8 @@ def test_page(page_path, server, browser):
     math = page.evaluate(UNTYPESET_JS)
     images = page.evaluate(IMAGES_JS)
     cut_tables = page.evaluate(CUT_TABLES_JS)
+    # a list directly inside a list is invalid HTML that screen readers misread (viewcode's index)
+    bad_lists = page.evaluate("() => document.querySelectorAll('ul > ul, ol > ul, ul > ol').length")
 
     if page_path == first_chapter():  # guard against a vacuous pass: the chapter has typeset math
         typeset = page.evaluate("() => document.querySelectorAll('mjx-container').length")
@@ -237,6 +239,7 @@ def test_page(page_path, server, browser):
     broken = [img["src"] for img in images if not img["loaded"]]
     assert not broken, f"{page_path}: images that did not load: {broken}"
     assert not cut_tables, f"{page_path}: tables cut off at the column's edge: {cut_tables}"
+    assert not bad_lists, f"{page_path}: {bad_lists} lists nested directly in a list"
     small = [(img["src"], round(img["scale"], 2)) for img in images
              if img["figure"] and img["scale"] < MIN_FIGURE_SCALE]
     assert not small, (
