@@ -250,7 +250,8 @@ def test_simplex_heatmap_evaluates_f_strictly_inside_the_simplex():
     (mesh,) = ax.collections
     np.testing.assert_array_equal(mesh.get_array(), q[:, 0])
     assert len(ax.figure.axes) == 2  # the heatmap and its colour bar
-    assert [t.get_text() for t in ax.texts] == ["$q_1$", "$q_2$", "$q_3$"]
+    corners = [r"$\mathbf e_1$", r"$\mathbf e_2$", r"$\mathbf e_3$"]
+    assert [t.get_text() for t in ax.texts] == corners
     assert not ax.axison
 
 

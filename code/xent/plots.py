@@ -289,12 +289,12 @@ def simplex_heatmap(
     f,
     ax=None,
     resolution=200,
-    labels=("$q_1$", "$q_2$", "$q_3$"),
+    labels=(r"$\mathbf e_1$", r"$\mathbf e_2$", r"$\mathbf e_3$"),
     marker=None,
     cmap="viridis",
     colorbar_label=None,
 ):
-    """Draw the values of ``f`` over the 3-class probability simplex as a triangle.
+    r"""Draw the values of ``f`` over the 3-class probability simplex as a triangle.
 
     The vertex labelled ``labels[k]`` is the one-hot vector e_k; a point p is
     drawn at p1·corner1 + p2·corner2 + p3·corner3 (barycentric coordinates).
@@ -303,8 +303,8 @@ def simplex_heatmap(
         f: callable mapping an (M, 3) array of probability vectors, all strictly
             inside the simplex, to (M,) values, e.g. ``lambda p: -np.log(p) @ q``
             for the cross-entropy H(q, p) of the models p at a fixed target q.
-        labels: the names of the three vertices (pass ``("$p_1$", "$p_2$", "$p_3$")``
-            when the points are models p).
+        labels: the names of the three vertices, the one-hot vectors (default
+            :math:`\mathbf e_1, \mathbf e_2, \mathbf e_3`).
         resolution: each edge is cut into this many parts; f is evaluated at the
             centroids of the resolution² small triangles.
         marker: an optional probability 3-vector to mark with a star (e.g. the
