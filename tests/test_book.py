@@ -489,6 +489,12 @@ def test_quick_answers_code_runs_and_says_what_the_prose_says():
     q = kl["q"]
     assert torch.allclose(kl["gap"], -(q * q.log()).sum())
     assert space_with("best_epoch", "best_epoch")["best_epoch"] == 1
+    empty = space_with("shares", "torch.tensor([[3.0, 3.0, -4.0]])")
+    assert round(empty["shares"][0, 0].item(), 4) == 0.4998 < 0.5
+    assert round(empty["probs"][0, 0].item(), 4) == 0.9526
+    assert empty["predicted"].tolist() == [[True, True, False]]
+    undone = space_with("probs", "torch.log(loss_fn.pos_weight)")
+    assert undone["loss_fn"].pos_weight.shape == (3,)
     weighted = space_with("loss_fn", "inverse frequency")
     assert torch.allclose((weighted["weight"] * weighted["counts"]).sum(), weighted["counts"].sum())
 
