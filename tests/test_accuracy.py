@@ -3,8 +3,13 @@
 Each input set is run through xent.numpy, xent.torch and PyTorch, and every result
 is compared with the correctly rounded value from xent.precise (mpmath). The error
 is measured in units in the last place (ulp) of the correctly rounded result. xent
-must be within 1 ulp of it everywhere (faithful rounding: the result is the
-correctly rounded value or one of its two neighbours).
+must be within 1 ulp of it everywhere: the result is the correctly rounded value or
+one of its two neighbours, so it is within 1.5 ulp of the exact value.
+
+That is not faithful rounding (one of the two floats around the exact value): the
+neighbour on the far side also scores 1. Measured against the exact value (mpmath at
+4000 bits, 60 rows of each set), xent's worst log-softmax entry is 1.40 ulp away, on
+the set "one max, 999 equal others"; the random set reaches 1.02.
 
 What it takes (xent.numpy.normalisers): the gap x - m is kept exactly as a pair
 of floats (TwoSum), the sum of the exponentials is added pairwise with every
@@ -13,10 +18,10 @@ log1p gets the first-order correction for what rounding that sum left out, and t
 small terms are added first. Without these the errors reach 2 to 4 ulp; PyTorch's
 reach 1e15 ulp where its log(sum(exp)) rounds a near-certain probability to 1.
 
-Faithful is the honest limit here, not correctly rounded (0.5 ulp): exp and log1p
-are themselves rounded, and telling which neighbour is nearer would take extended
-precision throughout. Which of the two neighbours a result lands on is luck, so
-the table does not rank xent against PyTorch where both are within 1 ulp.
+Faithful (or correctly rounded, 0.5 ulp) results would need extended precision
+throughout: exp and log1p are themselves rounded, and the last subtraction adds half
+an ulp of its own. Which of the neighbours a result lands on is luck, so the table
+does not rank xent against PyTorch where both are within 1 ulp.
 
 The sets are well conditioned: logsumexp is not close to 0, where the sum
 m + log1p(s) cancels and no float64 algorithm can promise a few ulp (the relative
@@ -24,6 +29,7 @@ condition number, sum_i |x_i| softmax_i / |logsumexp|, is then unbounded).
 Run with ``pytest -s`` to see the table of maximum errors.
 """
 
+import mpmath
 import numpy as np
 import pytest
 import torch
@@ -32,7 +38,7 @@ import xent.numpy as xn
 import xent.torch as xt
 from xent import precise
 
-FAITHFUL = 1  # ulp from the correctly rounded value: the bound xent meets
+WITHIN_ONE_ULP = 1  # ulp from the correctly rounded value: the bound xent meets
 FUNCTIONS = ["log_softmax", "logsumexp", "cross_entropy"]
 IMPLEMENTATIONS = ["xent.numpy", "xent.torch", "PyTorch"]
 
@@ -176,11 +182,11 @@ def test_report_max_ulp_errors(max_ulp_errors, record_property):
 
 @pytest.mark.parametrize("function", FUNCTIONS)
 @pytest.mark.parametrize("name", CASES)
-def test_xent_is_faithful(max_ulp_errors, name, function):
+def test_xent_is_within_one_ulp_of_the_correctly_rounded_value(max_ulp_errors, name, function):
     """Within 1 ulp of the correctly rounded value, on every set, in both backends."""
     row = max_ulp_errors[name, function]
     for implementation in ["xent.numpy", "xent.torch"]:
-        assert row[implementation] <= FAITHFUL, (implementation, row)
+        assert row[implementation] <= WITHIN_ONE_ULP, (implementation, row)
 
 
 def test_the_equal_terms_set_defeats_a_plain_float64_sum():
@@ -199,3 +205,29 @@ def test_the_dominant_logit_set_defeats_the_textbook_formula():
     textbook = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     errors = precise.ulp_error(textbook, precise.log_softmax(x, 1))
     assert errors.max() > 1e6
+
+
+def test_xent_is_not_always_faithful():
+    """The docs' claim, exactly: a log-softmax entry 1.31 ulp from the exact value.
+
+    It is the correctly rounded value's neighbour on the far side of the exact value:
+    within 1 ulp of the correctly rounded value, more than 1 ulp from the exact one.
+    If xent becomes faithful this fails, and the claims in Chapter 5, the README and
+    the docstrings must be updated with it.
+    """
+
+
+    z = np.array([
+        -0.7515379395329951, -1.5349911871787572, 1.2946066998280248, 1.307695678558406,
+        0.6065394543686834, 0.6666306449127025, -5.502726187644366, -4.8645282741313505,
+        -2.5312514892798363, 0.8302033588256217,
+    ])
+    with mpmath.workprec(3000):
+        log_sum = mpmath.log(mpmath.fsum(mpmath.exp(mpmath.mpf(v)) for v in z))
+        exact = mpmath.mpf(z[5]) - log_sum
+        for computed in (xn.log_softmax(z, 0)[5], xt.log_softmax(torch.tensor(z), 0)[5].item()):
+            error = abs(mpmath.mpf(float(computed)) - exact)
+            from_exact = float(error) / np.spacing(abs(float(exact)))
+            assert 1 < from_exact <= 1.5
+            from_rounded = precise.ulp_error(computed, precise.log_softmax(z, 0)[5])
+            assert from_rounded <= WITHIN_ONE_ULP

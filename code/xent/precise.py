@@ -400,7 +400,8 @@ def ulp_error(computed, exact, dtype=np.float64):
         computed: an array.
         exact: an array of the same (or a broadcastable) shape; typically a correctly rounded
             result of this module, so a correctly rounded ``computed`` scores 0 and a faithful
-            one at most 1.
+            one at most 1 (the converse fails: the neighbour on the far side of the exact
+            value also scores 1).
         dtype: the format whose ulp is the unit; :math:`\operatorname{ulp}(v)` is
             ``numpy.spacing(abs(v))`` in that format (the gap from :math:`\lvert v\rvert` to the
             next larger number; :math:`2^{-1074}` at 0 in float64). With dtype=numpy.float32,
