@@ -440,7 +440,7 @@ def test_quick_answers_are_many_and_each_has_code_and_evidence():
     assert len(questions) >= 25, f"only {len(questions)} quick answers"
     for block in re.split(r"^\*\*", text, flags=re.M)[1:]:
         question = block.split("**")[0]
-        assert "Evidence: {ref}`" in block or "Evidence:\n{ref}`" in block, (
+        assert re.search(r"Evidence:\s\{(ref|doc)\}`", block), (
             f"the answer to {question!r} links no section")
         assert "```python" in block, f"the answer to {question!r} has no line of code"
     wide = [line for code in quick_answer_snippets() for line in code.splitlines()
@@ -497,6 +497,143 @@ def test_quick_answers_code_runs_and_says_what_the_prose_says():
     assert undone["loss_fn"].pos_weight.shape == (3,)
     weighted = space_with("loss_fn", "inverse frequency")
     assert torch.allclose((weighted["weight"] * weighted["counts"]).sum(), weighted["counts"].sum())
+    check_added_quick_answers(space_with)
+
+
+def check_added_quick_answers(space_with):
+    """The numbers and claims of the answers added after the outside reader's 18 questions."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    # calibration: the fitted temperature undoes the factor 3 ("about 3")
+    cal = space_with("T", "val_logits / t")
+    assert 2.7 < cal["T"].item() < 3.3
+    # log_softmax output into cross_entropy: same loss and gradient; probabilities differ
+    lsm = space_with("wrong", "log_p.exp(), target")
+    assert torch.allclose(lsm["same"], lsm["loss"]) and not torch.isclose(lsm["wrong"], lsm["loss"])
+    z = lsm["logits"].clone().requires_grad_()
+    (g_logits,) = torch.autograd.grad(F.cross_entropy(z, lsm["target"]), z)
+    (g_log_p,) = torch.autograd.grad(F.cross_entropy(F.log_softmax(z, 1), lsm["target"]), z)
+    assert torch.allclose(g_logits, g_log_p, atol=1e-7)
+    # at least one label per input
+    top1 = space_with("predicted", "its top label")
+    assert top1["predicted"].tolist() == [[True, False, True], [False, True, False]]
+    # focal loss: cross-entropy at gamma 0; at p_y = 0.9 and gamma 2, 100 times less
+    focal = space_with("focal_loss", "def focal_loss")["focal_loss"]
+    z, t = torch.randn(6, 4), torch.tensor([0, 1, 2, 3, 0, 1])
+    assert torch.allclose(focal(z, t, gamma=0.0), F.cross_entropy(z, t))
+    easy = torch.log(torch.tensor([[0.9, 0.1]]))
+    ratio = focal(easy, torch.tensor([0])) / F.cross_entropy(easy, torch.tensor([0]))
+    assert round(1 / ratio.item()) == 100
+    # label smoothing: the floor H(q) = 0.500 for eps 0.1, C = 10, reached at logits log q
+    ls = space_with("floor", "label_smoothing=0.1")
+    assert round(ls["floor"].item(), 3) == 0.500
+    assert torch.isclose(ls["loss_fn"](ls["q"].log()[None], torch.tensor([0])), ls["floor"])
+    assert ls["loss_fn"](torch.randn(50, 10), torch.zeros(50, dtype=torch.long)) > ls["floor"]
+    # 'mean': divides by the targets that count, by their summed weights with weight=,
+    # by N for probability targets; the hand-made masked mean is ignore_index's
+    red = space_with("masked_mean", "masked_mean")
+    logits, target = red["logits"], red["target"]
+    ignored = target.clone()
+    ignored[2] = -100
+    assert torch.isclose(red["masked_mean"], F.cross_entropy(logits, ignored))
+    w = torch.tensor([1.0, 2.0, 5.0])
+    by_weight = (w[target] * red["per_example"]).sum() / w[target].sum()
+    assert torch.isclose(F.cross_entropy(logits, target, weight=w), by_weight)
+    soft = F.softmax(torch.randn(4, 3), dim=1)
+    per_row = F.cross_entropy(logits, soft, weight=w, reduction="none")
+    assert torch.isclose(F.cross_entropy(logits, soft, weight=w), per_row.sum() / 4)
+    # NaN: a hand-written softmax overflows past 88.7 (float32) and 709.8 (float64)
+    nan = space_with("probs", "z - z.max()")
+    assert nan["probs"].tolist() == [1.0, 0.0]
+    assert round(float(np.log(np.finfo(np.float32).max)), 1) == 88.7
+    assert round(float(np.log(np.finfo(np.float64).max)), 1) == 709.8
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = nan["z"]
+        assert np.isnan(np.exp(z) / np.exp(z).sum()).any()
+        assert np.isfinite(np.exp(np.float32(88.7))) and np.isinf(np.exp(np.float32(88.8)))
+    # the comment of the KL answer: log_softmax of log-probabilities gives them back
+    kl = space_with("gap", "kl_div(log_p, q")
+    assert torch.allclose(F.log_softmax(kl["log_p"], dim=1), kl["log_p"], atol=1e-6)
+    # argument order: swapped index targets raise, swapped float targets do not
+    order = space_with("wrong", "no error, another number")
+    assert not torch.isclose(order["right"], order["wrong"])
+    with pytest.raises((RuntimeError, ValueError)):
+        F.cross_entropy(torch.tensor([0, 2, 1, 4]), order["logits"])
+    # reading a loss of 0.1
+    value = space_with("geo_mean", "p_true")
+    assert round(value["at_01"].item(), 3) == 0.905
+    assert round(value["mean_loss"].item(), 3) == 0.093
+    assert round(value["geo_mean"].item(), 3) == 0.912
+    # perplexity: over the 7 real tokens; e^nats = 2^bits; bits scale gradients by 1/ln 2
+    ppl = space_with("perplexity", "perplexity")
+    real = ppl["target"] != -100
+    assert real.sum().item() == 7
+    per_token = F.cross_entropy(ppl["logits"], ppl["target"], reduction="none")
+    assert torch.isclose(ppl["nats"], per_token[real].mean())
+    assert torch.isclose(ppl["perplexity"], 2 ** ppl["bits"])
+    assert round(1 / math.log(2), 4) == 1.4427
+    # Adam hardly notices the change of unit (it divides by the gradients' size)
+    finals = []
+    for scale in (1.0, 1 / math.log(2)):
+        torch.manual_seed(1)
+        net = nn.Linear(5, 3)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+        for _ in range(50):
+            opt.zero_grad()
+            (scale * F.cross_entropy(net(x), y)).backward()
+            opt.step()
+        finals.append(torch.cat([q.detach().flatten() for q in net.parameters()]))
+    assert torch.allclose(finals[0], finals[1], atol=1e-4)
+    # negative losses from wrong inputs
+    neg = space_with("bad_bce", "bad_bce")
+    assert round(neg["right"].item(), 2) == 0.84
+    assert round(neg["swapped"].item(), 2) == -2.60
+    assert round(neg["bad_kl"].item(), 2) == -1.39
+    assert round(neg["bad_bce"].item(), 2) == -1.45
+    assert F.nll_loss(neg["logits"], torch.tensor([0])) < 0  # nll_loss given logits
+    density = F.gaussian_nll_loss(torch.zeros(1), torch.zeros(1), torch.full((1,), 0.01))
+    assert density < 0  # legitimately negative
+    # majority class: the baseline H(f), what a model of the frequencies alone scores
+    maj = space_with("baseline", "class frequencies")
+    f = maj["f"]
+    assert round(maj["baseline"].item(), 3) == 0.375 and round(math.log(3), 3) == 1.099
+    labels = torch.tensor([0] * 90 + [1] * 8 + [2] * 2)
+    only_frequencies = F.cross_entropy(f.log().expand(100, 3), labels)
+    assert torch.isclose(only_frequencies, maj["baseline"])
+    assert maj["recall"] == [1.0, 0.5, 0.0]
+    # huge vocabulary: 1.96 GiB; the chunked loss and gradients equal the plain ones
+    big = space_with("gib", "linear_cross_entropy")
+    assert round(big["gib"], 2) == 1.96
+    h = big["h"].detach().clone().requires_grad_()
+    W = big["W"].detach().clone().requires_grad_()
+    plain = F.cross_entropy(F.linear(h, W), big["y"])
+    plain.backward()
+    assert torch.isclose(big["loss"], plain)
+    assert torch.allclose(big["h"].grad, h.grad, atol=1e-6)
+    assert torch.allclose(big["W"].grad, W.grad, atol=1e-6)
+    # activations: Kaiming's std sqrt(2 / n); SiLU's gain about 1.68
+    act = space_with("mlp", "kaiming_normal_")
+    assert abs(act["layer"].weight.std().item() / math.sqrt(2 / 256) - 1) < 0.05
+    grid = torch.linspace(-12, 12, 200_001, dtype=torch.float64)
+    density = torch.exp(-grid**2 / 2) / math.sqrt(2 * math.pi)
+    silu_gain = torch.trapezoid(F.silu(grid) ** 2 * density, grid) ** -0.5
+    assert round(silu_gain.item(), 2) == 1.68
+    # deep sigmoid: the gradient vanishes; ReLU and tanh with their gains keep it
+    deep = space_with("sigmoid_ratio", "def grad_ratio")
+    assert 1e-14 < deep["sigmoid_ratio"] < 1e-12
+    assert 0.1 < deep["relu_ratio"] < 10
+    torch.manual_seed(0)
+    assert 0.1 < deep["grad_ratio"](nn.Tanh(), 5 / 3) < 100
+    # outliers: Huber's pull is the residual clipped at delta; delta = 1.345 costs 5 % data
+    hub = space_with("pull", "huber_loss")
+    assert torch.equal(hub["pull"], hub["t"].clamp(-1.0, 1.0))
+    k = 1.345
+    cdf, pdf = 0.5 * (1 + math.erf(k / math.sqrt(2))), math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
+    efficiency = (2 * cdf - 1) ** 2 / ((2 * cdf - 1) - 2 * k * pdf + 2 * k * k * (1 - cdf))
+    assert round(1 / efficiency - 1, 2) == 0.05
 
 # --- Editorial rules: what a reader of the site sees -------------------------------------------
 
