@@ -11,12 +11,13 @@ Submodules (imported on first use, so ``import xent`` stays light and
 - ``xent.plots``   the book's figure style and shared plotting helpers
 - ``xent.metrics`` accuracy, calibration error, per-label F1 and average precision
 - ``xent.training`` a seeded mini-batch training loop with a progress bar
+- ``xent.scale``   exact cross-entropy for very large vocabularies: chunked, online, vocab-parallel
 """
 
 import importlib
 
 __version__ = "0.1.0"
-_SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots", "metrics", "training"]
+_SUBMODULES = ["numpy", "torch", "grad", "precise", "data", "plots", "metrics", "training", "scale"]
 __all__ = _SUBMODULES + ["setup_notebook", "glue"]
 
 
