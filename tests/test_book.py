@@ -713,6 +713,15 @@ def test_every_exercise_states_its_difficulty_the_same_way(path):
                 f" (or medium, hard), not {first_line[:60]!r}")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(CHAPTERS.glob("*.md")), ids=lambda p: p.name)
+def test_references_to_exercises_do_not_repeat_the_word(path):
+    """sphinx-exercise renders {ref}`label` of an exercise as 'Exercise 4.6', so 'exercise
+    {ref}`...`' reads 'exercise Exercise 4.6' on the site."""
+    for text in markdown_texts(path):
+        match = re.search(r"\b[Ee]xercises? \{ref\}`[^`]*`", text)
+        assert not match, f"{path.name}: {match.group(0)!r} renders as 'exercise Exercise ...'"
+
+
 @pytest.mark.parametrize("path", CHAPTER_NOTEBOOKS, ids=lambda p: p.name)
 def test_chapters_do_not_show_source_material_labels(path):
     """'C9' means something only to the authors; chapters say the claim in words and link the
