@@ -248,9 +248,10 @@ def default_chunk_size(n_rows, vocab_size):
 class _RowTargets:
     """Per-row bookkeeping shared by the forward and backward passes of the chunked losses.
 
-    ``t`` (targets with ignored rows set to class 0), ``ignored``, ``w_t`` (the class weight
-    of each row's target, 0 where ignored), and for each chunk of columns the rows whose
-    target falls in it (found once by sorting the rows by target).
+    ``t`` (the targets counted from ``start``, the first class of the logits at hand; ignored
+    rows at ``-1 - start``, before every chunk), ``ignored``, ``w_t`` (the class weight of each
+    row's target, 0 where ignored), and for each chunk of ``chunk`` columns the rows whose
+    target falls in it (found once, by sorting the rows by target).
     """
 
     def __init__(self, target, ignored, weight, dtype, n_classes, chunk, start=0):
