@@ -127,6 +127,7 @@ lab: $(STAMP) ## open JupyterLab on the chapters with the course's environment a
 bench: $(STAMP) ## time the set-up, the build and every notebook; benchmark xent against PyTorch
 	$(BIN)/python tools/bench_book.py
 	$(BIN)/python tools/bench_xent.py
+	XENT_NO_PROGRESS=1 $(BIN)/python tools/bench_scale.py
 
 lock: $(STAMP) ## re-pin requirements/constraints.txt from the current environment
 	{ echo "# Exact versions of every dependency (pip freeze of a working environment, Python 3.11, Linux x86_64)."; \
