@@ -634,6 +634,134 @@ def check_added_quick_answers(space_with):
     cdf, pdf = 0.5 * (1 + math.erf(k / math.sqrt(2))), math.exp(-k * k / 2) / math.sqrt(2 * math.pi)
     efficiency = (2 * cdf - 1) ** 2 / ((2 * cdf - 1) - 2 * k * pdf + 2 * k * k * (1 - cdf))
     assert round(1 / efficiency - 1, 2) == 0.05
+    check_quick_answers_of_the_second_reader(space_with)
+
+
+def check_quick_answers_of_the_second_reader(space_with):
+    """The numbers and claims of the answers added after the second reader's 12 questions."""
+    import torch
+    import torch.nn.functional as F
+
+    # sampling temperature: T -> 0 samples the argmax, a large T is nearly uniform
+    samp = space_with("greedy", "torch.multinomial")
+    cold = torch.softmax(samp["logits"] / 1e-3, dim=-1)
+    assert torch.multinomial(cold, 1).item() == samp["greedy"].item()
+    hot = torch.softmax(samp["logits"] / 1e3, dim=-1)
+    assert torch.allclose(hot, torch.full_like(hot, 1 / 50), atol=1e-4)
+    # segmentation: int64 (N, H, W) target; ignore_index=255 averages the labelled pixels
+    seg = space_with("seg_loss", "ignore_index=255")
+    target = seg["seg_target"]
+    assert target.dtype == torch.int64 and target.shape == (2, 8, 8)
+    kept = target != 255
+    per_pixel = F.cross_entropy(seg["seg_logits"], target.clamp(max=4), reduction="none")
+    assert torch.isclose(seg["seg_loss"], per_pixel[kept].mean())
+    # tokens or sequences: 'mean' is per real token; padding's 'none' entries are 0
+    tok = space_with("per_sequence", "per_sequence")
+    real = tok["target"] != tok["PAD"]
+    assert tok["lengths"].tolist() == [2, 3] and torch.all(tok["tok"][~real] == 0)
+    assert torch.isclose(tok["loss"], tok["tok"][real].mean())
+    by_sequence = torch.stack([tok["tok"][n][real[n]].mean() for n in range(2)]).mean()
+    assert torch.isclose(tok["per_sequence"], by_sequence)
+    assert not torch.isclose(tok["per_sequence"], tok["loss"])
+    # without ignore_index the padding counts as a class
+    assert not torch.isclose(F.cross_entropy(tok["logits"], tok["target"]), tok["loss"])
+    # two logits: sigmoid(z[:, 1]) is not the positive class's probability
+    two = space_with("not_p1", "not_p1")
+    assert not torch.allclose(two["not_p1"], two["p1"])
+    # sigmoid + BCE for one label: argmax of the logits; 'mean' divides by N * C
+    ovr = space_with("predicted", "one class per example")
+    logits, one_hot = ovr["logits"], F.one_hot(ovr["y"], 10).float()
+    assert torch.equal(torch.sigmoid(logits).argmax(dim=1), ovr["predicted"])
+    total = F.binary_cross_entropy_with_logits(logits, one_hot, reduction="sum")
+    assert torch.isclose(ovr["loss"], total / (8 * 10))
+    # per-example weights: the weighted mean ignores the weights' scale, the mean over N
+    # does not; weight= is per class in cross_entropy, per element in the BCE losses
+    pw = space_with("loss_n", "one weight per example")
+    w, per_example, lg, y = pw["w"], pw["per_example"], pw["logits"], pw["y"]
+    assert torch.isclose((2 * w * per_example).sum() / (2 * w).sum(), pw["loss"])
+    assert torch.isclose((2 * w * per_example).sum() / len(w), 2 * pw["loss_n"])
+    with pytest.raises(RuntimeError):
+        F.cross_entropy(lg, y, weight=w)  # 4 weights for 3 classes
+    x, t = torch.randn(4), torch.tensor([1.0, 0.0, 1.0, 1.0])
+    bce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+    assert torch.isclose(F.binary_cross_entropy_with_logits(x, t, weight=w), (w * bce).mean())
+    assert len(list(pw["sampler"])) == 4
+    # my_cross_entropy equals PyTorch's with each option
+    mine = space_with("ours", "def my_cross_entropy")
+    ours, z, y, w = mine["my_cross_entropy"], mine["z"], mine["y"], mine["w"]
+    assert torch.isclose(mine["ours"], mine["theirs"])
+    y_valid = torch.where(y < 0, 1, y)
+    for options, y_used in [({}, y), ({"weight": w}, y), ({"eps": 0.3}, y),
+                            ({"ignore_index": 3, "weight": w}, y_valid)]:
+        torch_options = {("label_smoothing" if k == "eps" else k): v for k, v in options.items()}
+        theirs = F.cross_entropy(z, y_used, **torch_options)
+        assert torch.isclose(ours(z, y_used, **options), theirs)
+    # distillation: soft's gradient is T (softmax(s / T) - q) / N, the same as with
+    # cross-entropy on probability targets; the teacher has no gradient
+    kd = space_with("soft", "alpha * soft")
+    T, q = kd["T"], kd["q_teacher"]
+    assert not kd["teacher"].requires_grad
+    s = kd["student"].clone().requires_grad_()
+    kl = F.kl_div(F.log_softmax(s / T, dim=1), q, reduction="batchmean") * T**2
+    (g_kl,) = torch.autograd.grad(kl, s)
+    (g_ce,) = torch.autograd.grad(T**2 * F.cross_entropy(s / T, q), s)
+    assert torch.allclose(g_kl, T * (F.softmax(s / T, dim=1) - q) / 4, atol=1e-6)
+    assert torch.allclose(g_kl, g_ce, atol=1e-6)
+    # NaN: float16's exp overflows past log(65504) = 11.09
+    assert round(math.log(65504), 2) == 11.09 and torch.finfo(torch.float16).max == 65504
+    assert torch.isfinite(torch.exp(torch.tensor(11.08, dtype=torch.float16)))
+    assert torch.isinf(torch.exp(torch.tensor(11.1, dtype=torch.float16)))
+    # masking in the loss: finite loss, gradient 0 on masked classes; the failures named
+    mk = space_with("smoothed", "allowed.sum(1, True)")
+    allowed, masked, q, y = mk["allowed"], mk["masked"], mk["q"], mk["y"]
+    assert torch.isfinite(mk["loss"]) and torch.isfinite(mk["smoothed"])
+    assert torch.allclose(q.sum(dim=1), torch.ones(2)) and torch.all(q[~allowed] == 0)
+    z = masked.clone().requires_grad_()
+    (g,) = torch.autograd.grad(F.cross_entropy(z, y), z)
+    terms = torch.where(allowed, q * F.log_softmax(z, dim=1), 0.0)
+    (g_smooth,) = torch.autograd.grad(-terms.sum(dim=1).mean(), z)
+    for grad in (g, g_smooth):
+        assert torch.isfinite(grad).all() and torch.all(grad[~allowed] == 0)
+    assert F.cross_entropy(masked, torch.tensor([2, 0])).isinf()  # class 2 masked
+    assert F.cross_entropy(masked, y, label_smoothing=0.1).isinf()
+    assert F.cross_entropy(masked, q).isnan()
+    # float16 training: one inf logit makes cross_entropy NaN; 4,000 x 30 overflows
+    fp = space_with("scaler", "GradScaler")
+    assert fp["big"].isinf().tolist() == [[True, False]]
+    for label in (0, 1):
+        assert F.cross_entropy(fp["big"].float(), torch.tensor([label])).isnan()
+    assert fp["total"].isinf() and 4000 * 30 > 65504
+    assert torch.finfo(torch.bfloat16).max > 0.99 * torch.finfo(torch.float32).max
+    # log(softmax) in float16: NaN gradient from a gap of 11.25 ("about 11"), inf loss from 17.5
+    nan_grad, inf_loss = [], []
+    for gap in torch.arange(0.0, 30.25, 0.25).tolist():
+        z = torch.tensor([[0.0, gap]], dtype=torch.float16, requires_grad=True)
+        loss = F.nll_loss(torch.softmax(z, dim=1).log(), torch.tensor([0]))
+        loss.backward()
+        if not torch.isfinite(z.grad).all():
+            nan_grad.append(gap)
+        if loss.isinf():
+            inf_loss.append(gap)
+    assert min(nan_grad) == 11.25 and min(inf_loss) == 17.5
+    # validation loss up, accuracy up: the toy numbers, and chapter 3's printed ones
+    up = space_with("nll", "one mistake became confident")
+    assert [round(a, 2) for a in up["acc"]] == [0.33, 0.67]
+    assert [round(v, 2) for v in up["nll"]] == [0.70, 2.51]
+    chapter_3 = load_notebook(CHAPTERS / "03_maximum_likelihood.ipynb")
+    printed = "".join(shown_text(output) for cell in code_cells(chapter_3)
+                      for output in cell.get("outputs", []))
+    assert "validation NLL 0.3167, accuracy 0.867" in printed
+    assert "validation NLL 1.1264, accuracy 0.869" in printed
+    # noisy labels: |p - e_y| < sqrt 2, close to it for a confident mistake on one class
+    p = torch.softmax(3 * torch.randn(10_000, 5, dtype=torch.float64), dim=1)
+    labels = torch.randint(0, 5, (10_000,))
+    norms = (p - F.one_hot(labels, 5)).norm(dim=1)
+    assert norms.max() < math.sqrt(2)
+    confident = torch.softmax(torch.tensor([0.0, 30.0, 0.0], dtype=torch.float64), dim=0)
+    assert math.sqrt(2) - (confident - F.one_hot(torch.tensor(0), 3)).norm() < 1e-12
+    noisy = space_with("suspects", "suspects")
+    worst = noisy["losses"].argsort(descending=True)[:5]
+    assert set(noisy["suspects"].tolist()) == set(worst.tolist())
 
 # --- Editorial rules: what a reader of the site sees -------------------------------------------
 
